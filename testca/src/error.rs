@@ -1,0 +1,147 @@
+//! Errors of the test CA and the revocation database.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in the test CA library.
+///
+/// Each message is one line that names what was wrong and, where there is
+/// one, what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The lab directory is missing.
+    #[error("lab directory {0} does not exist; create it with `testca init` or pass --dir")]
+    NoLab(PathBuf),
+    /// The directory exists but holds no lab.
+    #[error(
+        "{0} is not an OCSP Lab directory (no lab.toml); run `testca init` there or pass --dir"
+    )]
+    NotALab(PathBuf),
+    /// `init` found a lab and was not told to replace it.
+    #[error(
+        "a lab already exists in {0}; pass --force to replace it (its keys and database are deleted)"
+    )]
+    LabExists(PathBuf),
+    /// `init` found a directory with foreign files.
+    #[error(
+        "{0} exists and is not empty; choose another --dir (init only replaces an existing lab)"
+    )]
+    DirNotEmpty(PathBuf),
+    /// No certificate carries that name.
+    #[error("no certificate named '{0}'; `testca list` shows the names")]
+    UnknownName(String),
+    /// No certificate carries that serial.
+    #[error("no certificate with serial {0}; `testca list` shows the serials")]
+    UnknownSerial(String),
+    /// Two issuers issued the same serial.
+    #[error("serial {0} was issued by more than one CA; name the certificate instead")]
+    AmbiguousSerial(String),
+    /// A name is already taken.
+    #[error("a certificate named '{0}' already exists; choose another name or pass --replace")]
+    NameTaken(String),
+    /// The certificate is already revoked.
+    #[error(
+        "certificate {name} (serial {serial}) is already revoked; `testca unrevoke` first to change it"
+    )]
+    AlreadyRevoked {
+        /// Name of the certificate.
+        name: String,
+        /// Its serial.
+        serial: String,
+    },
+    /// The certificate is not revoked.
+    #[error("certificate {name} (serial {serial}) is not revoked")]
+    NotRevoked {
+        /// Name of the certificate.
+        name: String,
+        /// Its serial.
+        serial: String,
+    },
+    /// Text given on the command line or in a file did not parse.
+    #[error("invalid {what} '{value}': {expected}")]
+    Invalid {
+        /// What the value was meant to be.
+        what: &'static str,
+        /// The value as given.
+        value: String,
+        /// What is accepted instead.
+        expected: String,
+    },
+    /// Another process holds the write lock for longer than the lock timeout.
+    #[error(
+        "the revocation database {0} is locked by another writer; retry, or stop the other writer"
+    )]
+    Locked(PathBuf),
+    /// The database file is not a database this tool can use.
+    #[error("cannot use the revocation database {path}: {source}")]
+    Database {
+        /// The database file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// A schema migration failed.
+    #[error("cannot migrate the revocation database {path}: {source}")]
+    Migrate {
+        /// The database file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: sqlx::migrate::MigrateError,
+    },
+    /// A file could not be read or written.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What was being done ("cannot read", "cannot write"…).
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file of the lab holds something unexpected.
+    #[error("{path} is damaged: {reason}; re-create the lab with `testca init --force`")]
+    Damaged {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Certificate generation failed.
+    #[error("cannot build certificate: {0}")]
+    Certificate(#[from] rcgen::Error),
+    /// OpenSSL refused an operation (key generation, parsing).
+    #[error("openssl: {0}")]
+    OpenSsl(#[from] openssl::error::ErrorStack),
+    /// DER encoding of an extension failed.
+    #[error("cannot encode: {0}")]
+    Der(#[from] der::Error),
+}
+
+impl Error {
+    /// Shorthand for an input that did not parse.
+    pub fn invalid(
+        what: &'static str,
+        value: impl Into<String>,
+        expected: impl Into<String>,
+    ) -> Self {
+        Error::Invalid {
+            what,
+            value: value.into(),
+            expected: expected.into(),
+        }
+    }
+
+    /// Shorthand for an I/O failure on a path.
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// Result with the library's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,428 @@
+//! A lab: its directory, its settings and its revocation database, and the
+//! operations of the `testca` command line on them.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::authority::{self, CaKey, CaName, Issued, LeafSpec, SignerDefects, Validity};
+use crate::cert_id::IssuerKeyMaterial;
+use crate::config::LabConfig;
+use crate::error::{Error, Result};
+use crate::key_alg::{KeyAlg, load_key_pem};
+use crate::layout::{Layout, Secrecy, read_text, write_atomic};
+use crate::reason::RevocationReason;
+use crate::store::{
+    CertKind, CertRecord, CertSelector, IssuerId, NewCertificate, Store, StoreOptions,
+};
+use rcgen::KeyPair;
+
+/// The leaf that `init` issues.
+pub const DEFAULT_LEAF: &str = "localhost";
+
+/// How far in the future a revocation time may be (clock differences between machines).
+const FUTURE_REVOCATION_TOLERANCE: time::Duration = time::Duration::minutes(5);
+
+/// Options of `testca init`.
+#[derive(Clone, Debug)]
+pub struct InitOptions {
+    /// OCSP URL for Authority Information Access.
+    pub ocsp_url: String,
+    /// Base of the CA Issuers URLs (default: `/ca/` on the OCSP host).
+    pub ca_issuers_base: Option<String>,
+    /// Base of the CRL URLs (default: `/crl/` on the OCSP host).
+    pub crl_base: Option<String>,
+    /// Key algorithm of every key.
+    pub key_alg: KeyAlg,
+    /// Replace an existing lab.
+    pub force: bool,
+}
+
+/// An open lab.
+#[derive(Debug)]
+pub struct Lab {
+    layout: Layout,
+    config: LabConfig,
+    store: Store,
+}
+
+impl Lab {
+    /// Creates a lab in `dir`: root and intermediate CAs, a delegated OCSP
+    /// signer for each, the `localhost` leaf, and the revocation database.
+    ///
+    /// An existing lab is replaced only with `force`; a directory holding
+    /// anything else is never touched.
+    pub async fn init(
+        dir: &Path,
+        options: &InitOptions,
+        store_options: &StoreOptions,
+    ) -> Result<Lab> {
+        let layout = Layout::new(dir);
+        let only_lab_entries = layout.holds_only_lab_entries()?;
+        if layout.is_lab() || only_lab_entries && dir_has_entries(dir)? {
+            if !options.force {
+                return Err(Error::LabExists(dir.to_path_buf()));
+            }
+        } else if !only_lab_entries {
+            return Err(Error::DirNotEmpty(dir.to_path_buf()));
+        }
+        let config = LabConfig::new(
+            &options.ocsp_url,
+            options.ca_issuers_base.as_deref(),
+            options.crl_base.as_deref(),
+            options.key_alg,
+        )?;
+
+        // Everything is generated before the old lab is removed.
+        let root = authority::issue_root(config.key_alg)?;
+        let intermediate = authority::issue_intermediate(&root.as_ca(CaName::Root), &config)?;
+        let root_signer = authority::issue_signer(
+            &root.as_ca(CaName::Root),
+            config.key_alg,
+            SignerDefects::default(),
+        )?;
+        let intermediate_ca = intermediate.as_ca(CaName::Intermediate);
+        let intermediate_signer =
+            authority::issue_signer(&intermediate_ca, config.key_alg, SignerDefects::default())?;
+        let leaf = authority::issue_leaf(
+            &intermediate_ca,
+            &config,
+            &LeafSpec {
+                name: DEFAULT_LEAF.into(),
+                sans: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
+                validity: Validity::for_days(authority::DEFAULT_LEAF_DAYS),
+                must_staple: false,
+                aia: true,
+            },
+        )?;
+
+        if options.force {
+            layout.remove_lab_entries()?;
+        }
+        fs::create_dir_all(dir).map_err(|e| Error::io("cannot create directory", dir, e))?;
+        let store = Store::create(&layout.database(), store_options).await?;
+        let root_id = add_issuer(&store, &root).await?;
+        let intermediate_id = add_issuer(&store, &intermediate).await?;
+        store
+            .add_certificate(
+                &new_certificate(root_id, &intermediate, CertKind::Ca),
+                false,
+            )
+            .await?;
+
+        for (ca, issued) in [(CaName::Root, &root), (CaName::Intermediate, &intermediate)] {
+            write_atomic(
+                &layout.ca_key(ca),
+                issued.key.serialize_pem().as_bytes(),
+                Secrecy::Secret,
+            )?;
+            write_atomic(&layout.ca_cert(ca), issued.pem.as_bytes(), Secrecy::Public)?;
+        }
+        write_atomic(&layout.ca_chain(CaName::Root), b"", Secrecy::Public)?;
+        write_atomic(
+            &layout.ca_chain(CaName::Intermediate),
+            root.pem.as_bytes(),
+            Secrecy::Public,
+        )?;
+        let bundle = format!("{}{}", intermediate.pem, root.pem);
+        write_atomic(&layout.ca_bundle(), bundle.as_bytes(), Secrecy::Public)?;
+
+        let lab = Lab {
+            layout,
+            config,
+            store,
+        };
+        lab.publish_signer(CaName::Root, root_id, root_signer)
+            .await?;
+        lab.publish_signer(CaName::Intermediate, intermediate_id, intermediate_signer)
+            .await?;
+        lab.publish_leaf(CaName::Intermediate, intermediate_id, leaf, false)
+            .await?;
+        // lab.toml last: a directory without it is not taken for a finished lab.
+        lab.config.save(&lab.layout.config())?;
+        Ok(lab)
+    }
+
+    /// Opens the lab in `dir`.
+    pub async fn open(dir: &Path, store_options: &StoreOptions) -> Result<Lab> {
+        let layout = Layout::new(dir);
+        if !dir.is_dir() {
+            return Err(Error::NoLab(dir.to_path_buf()));
+        }
+        if !layout.is_lab() {
+            return Err(Error::NotALab(dir.to_path_buf()));
+        }
+        let config = LabConfig::load(&layout.config())?;
+        let store = Store::open(&layout.database(), store_options).await?;
+        Ok(Lab {
+            layout,
+            config,
+            store,
+        })
+    }
+
+    /// The lab's paths.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// The lab's settings.
+    pub fn config(&self) -> &LabConfig {
+        &self.config
+    }
+
+    /// The revocation database.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Closes the database.
+    pub async fn close(self) {
+        self.store.close().await;
+    }
+
+    /// Issues a leaf under `ca` and writes its files; with `replace`, a leaf
+    /// of the same name is superseded (it stays in the database under its serial).
+    pub async fn issue_leaf(
+        &self,
+        ca: CaName,
+        spec: &LeafSpec,
+        replace: bool,
+    ) -> Result<CertRecord> {
+        authority::check_leaf_name(&spec.name)?;
+        if !replace
+            && self
+                .store
+                .find(&CertSelector::Name(spec.name.clone()))
+                .await
+                .is_ok()
+        {
+            return Err(Error::NameTaken(spec.name.clone()));
+        }
+        let (ca_cert, ca_key, issuer_id) = self.load_ca(ca).await?;
+        let leaf = authority::issue_leaf(
+            &CaKey {
+                ca,
+                cert_der: &ca_cert,
+                key: &ca_key,
+            },
+            &self.config,
+            spec,
+        )?;
+        self.publish_leaf(ca, issuer_id, leaf, replace).await
+    }
+
+    /// Issues a new delegated OCSP signer for `ca` (possibly with defects);
+    /// the responder signs with the newest one.
+    pub async fn reissue_signer(&self, ca: CaName, defects: SignerDefects) -> Result<CertRecord> {
+        let (ca_cert, ca_key, issuer_id) = self.load_ca(ca).await?;
+        let signer = authority::issue_signer(
+            &CaKey {
+                ca,
+                cert_der: &ca_cert,
+                key: &ca_key,
+            },
+            self.config.key_alg,
+            defects,
+        )?;
+        self.publish_signer(ca, issuer_id, signer).await
+    }
+
+    /// Revokes a certificate at `at` (default now) with an optional reason.
+    pub async fn revoke(
+        &self,
+        selector: &CertSelector,
+        reason: Option<RevocationReason>,
+        at: Option<OffsetDateTime>,
+    ) -> Result<CertRecord> {
+        let now = OffsetDateTime::now_utc();
+        let at = at.unwrap_or(now);
+        if at > now + FUTURE_REVOCATION_TOLERANCE {
+            return Err(Error::invalid(
+                "revocation time",
+                at.format(&Rfc3339).unwrap_or_default(),
+                "a time that is not in the future",
+            ));
+        }
+        self.store.revoke(selector, at, reason).await
+    }
+
+    /// Clears a revocation.
+    pub async fn unrevoke(&self, selector: &CertSelector) -> Result<CertRecord> {
+        self.store.unrevoke(selector).await
+    }
+
+    /// Every certificate of the lab.
+    pub async fn list(&self) -> Result<Vec<CertRecord>> {
+        self.store.certificates().await
+    }
+
+    /// One certificate.
+    pub async fn find(&self, selector: &CertSelector) -> Result<CertRecord> {
+        self.store.find(selector).await
+    }
+
+    /// The files of a certificate that exist on disk, for `show`.
+    pub fn files_of(&self, cert: &CertRecord) -> Vec<PathBuf> {
+        let dir = match cert.kind {
+            CertKind::Leaf => self.layout.leaf_dir(&cert.name),
+            CertKind::Ca => match cert.name.parse::<CaName>() {
+                Ok(ca) => self.layout.ca_dir(ca),
+                Err(_) => return Vec::new(),
+            },
+            CertKind::OcspSigner => match cert.issuer_name.parse::<CaName>() {
+                Ok(ca) => self.layout.signer_dir(ca),
+                Err(_) => return Vec::new(),
+            },
+        };
+        ["cert.pem", "key.pem", "chain.pem", "fullchain.pem"]
+            .iter()
+            .map(|file| dir.join(file))
+            .filter(|path| path.is_file())
+            .collect()
+    }
+
+    /// A CA's certificate, key and issuer id.
+    async fn load_ca(&self, ca: CaName) -> Result<(Vec<u8>, KeyPair, IssuerId)> {
+        let issuer = self
+            .store
+            .issuer_by_name(ca.name())
+            .await?
+            .ok_or_else(|| Error::Damaged {
+                path: self.layout.database(),
+                reason: format!("the {ca} CA is not recorded"),
+            })?;
+        let key_path = self.layout.ca_key(ca);
+        let key = load_key_pem(&read_text(&key_path)?).map_err(|e| Error::Damaged {
+            path: key_path,
+            reason: e.to_string(),
+        })?;
+        Ok((issuer.cert_der, key, issuer.id))
+    }
+
+    async fn publish_signer(
+        &self,
+        ca: CaName,
+        issuer_id: IssuerId,
+        signer: Issued,
+    ) -> Result<CertRecord> {
+        let key_pem = signer.key.serialize_pem();
+        self.store
+            .add_signer(
+                &new_certificate(issuer_id, &signer, CertKind::OcspSigner),
+                &key_pem,
+            )
+            .await?;
+        // The database is what the responder reads; the files are for people and peers.
+        let dir = self.layout.signer_dir(ca);
+        write_atomic(&dir.join("key.pem"), key_pem.as_bytes(), Secrecy::Secret)?;
+        write_atomic(
+            &dir.join("cert.pem"),
+            signer.pem.as_bytes(),
+            Secrecy::Public,
+        )?;
+        self.store.find(&CertSelector::Serial(signer.serial)).await
+    }
+
+    /// Writes a leaf's files next to their final place, records the leaf, then
+    /// moves the files in: the files appear only for a recorded certificate.
+    async fn publish_leaf(
+        &self,
+        ca: CaName,
+        issuer_id: IssuerId,
+        leaf: Issued,
+        replace: bool,
+    ) -> Result<CertRecord> {
+        let name = &leaf.name;
+        let final_dir = self.layout.leaf_dir(name);
+        let certs_dir = final_dir
+            .parent()
+            .unwrap_or(self.layout.dir())
+            .to_path_buf();
+        fs::create_dir_all(&certs_dir)
+            .map_err(|e| Error::io("cannot create directory", &certs_dir, e))?;
+        let staging = tempfile::Builder::new()
+            .prefix(&format!(".{name}.new-"))
+            .tempdir_in(&certs_dir)
+            .map_err(|e| Error::io("cannot create a directory in", &certs_dir, e))?;
+        let chain = match ca {
+            CaName::Root => String::new(),
+            CaName::Intermediate => read_text(&self.layout.ca_cert(CaName::Intermediate))?,
+        };
+        write_atomic(
+            &staging.path().join("key.pem"),
+            leaf.key.serialize_pem().as_bytes(),
+            Secrecy::Secret,
+        )?;
+        write_atomic(
+            &staging.path().join("cert.pem"),
+            leaf.pem.as_bytes(),
+            Secrecy::Public,
+        )?;
+        write_atomic(
+            &staging.path().join("chain.pem"),
+            chain.as_bytes(),
+            Secrecy::Public,
+        )?;
+        write_atomic(
+            &staging.path().join("fullchain.pem"),
+            format!("{}{chain}", leaf.pem).as_bytes(),
+            Secrecy::Public,
+        )?;
+
+        self.store
+            .add_certificate(&new_certificate(issuer_id, &leaf, CertKind::Leaf), replace)
+            .await?;
+
+        if final_dir.exists() {
+            let old = certs_dir.join(format!(".{name}.old-{}", leaf.serial));
+            fs::rename(&final_dir, &old).map_err(|e| Error::io("cannot move", &final_dir, e))?;
+            let _ = fs::remove_dir_all(&old);
+        }
+        let staged = staging.keep();
+        fs::rename(&staged, &final_dir)
+            .map_err(|e| Error::io("cannot move into place", &final_dir, e))?;
+        self.store.find(&CertSelector::Serial(leaf.serial)).await
+    }
+}
+
+fn new_certificate(issuer_id: IssuerId, issued: &Issued, kind: CertKind) -> NewCertificate<'_> {
+    NewCertificate {
+        issuer_id,
+        serial: &issued.serial,
+        name: &issued.name,
+        kind,
+        subject: &issued.subject,
+        not_before: issued.not_before,
+        not_after: issued.not_after,
+        der: &issued.der,
+    }
+}
+
+async fn add_issuer(store: &Store, ca: &Issued) -> Result<IssuerId> {
+    let material = IssuerKeyMaterial::from_cert_der(&ca.der)?;
+    store
+        .add_issuer(&ca.name, &ca.subject, &ca.der, &material.all_hashes())
+        .await
+}
+
+fn dir_has_entries(dir: &Path) -> Result<bool> {
+    match fs::read_dir(dir) {
+        Ok(mut entries) => Ok(entries.next().is_some()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(Error::io("cannot read", dir, e)),
+    }
+}
+
+/// Parses an RFC 3339 time such as `2026-01-02T03:04:05Z`.
+pub fn parse_time(text: &str) -> Result<OffsetDateTime> {
+    OffsetDateTime::parse(text.trim(), &Rfc3339).map_err(|_| {
+        Error::invalid(
+            "time",
+            text,
+            "an RFC 3339 time such as 2026-01-02T03:04:05Z",
+        )
+    })
+}

@@ -1,0 +1,196 @@
+//! Where a lab keeps its files, and how they are written.
+//!
+//! ```text
+//! lab/
+//!   lab.toml                         URLs and key algorithm of this lab
+//!   revocation.db                    the revocation database (SQLite)
+//!   ca/bundle.pem                    intermediate + root (ssl_trusted_certificate, SSLCACertificateFile)
+//!   ca/root/cert.pem, key.pem        the root CA
+//!   ca/root/ocsp-signer/…            delegated OCSP signer for certificates the root issued
+//!   ca/intermediate/cert.pem, key.pem, chain.pem
+//!   ca/intermediate/ocsp-signer/cert.pem, key.pem
+//!   certs/NAME/cert.pem              a leaf
+//!   certs/NAME/key.pem               its key (mode 0600)
+//!   certs/NAME/chain.pem             the intermediates above it
+//!   certs/NAME/fullchain.pem         leaf + intermediates (ssl_certificate, SSLCertificateFile)
+//! ```
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::authority::CaName;
+use crate::error::{Error, Result};
+
+/// The lab directory used when neither `--dir` nor `OCSPLAB_DIR` says otherwise.
+pub const DEFAULT_LAB_DIR: &str = "lab";
+
+/// The environment variable that every binary of the workspace reads for the lab directory.
+pub const LAB_DIR_ENV: &str = "OCSPLAB_DIR";
+
+/// Entries that `init` creates; a directory holding only these may be replaced with `--force`.
+const LAB_ENTRIES: [&str; 6] = [
+    "lab.toml",
+    "revocation.db",
+    "revocation.db-wal",
+    "revocation.db-shm",
+    "ca",
+    "certs",
+];
+
+/// The paths of one lab directory.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    dir: PathBuf,
+}
+
+impl Layout {
+    /// The layout of the lab in `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Layout { dir: dir.into() }
+    }
+
+    /// The lab directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// `lab.toml`.
+    pub fn config(&self) -> PathBuf {
+        self.dir.join("lab.toml")
+    }
+
+    /// `revocation.db`.
+    pub fn database(&self) -> PathBuf {
+        self.dir.join("revocation.db")
+    }
+
+    /// `ca/bundle.pem`: every CA certificate, intermediate first.
+    pub fn ca_bundle(&self) -> PathBuf {
+        self.dir.join("ca").join("bundle.pem")
+    }
+
+    /// The directory of a CA.
+    pub fn ca_dir(&self, ca: CaName) -> PathBuf {
+        self.dir.join("ca").join(ca.name())
+    }
+
+    /// A CA's certificate.
+    pub fn ca_cert(&self, ca: CaName) -> PathBuf {
+        self.ca_dir(ca).join("cert.pem")
+    }
+
+    /// A CA's private key.
+    pub fn ca_key(&self, ca: CaName) -> PathBuf {
+        self.ca_dir(ca).join("key.pem")
+    }
+
+    /// The chain above a CA (empty for the root).
+    pub fn ca_chain(&self, ca: CaName) -> PathBuf {
+        self.ca_dir(ca).join("chain.pem")
+    }
+
+    /// The directory of a CA's delegated OCSP signer.
+    pub fn signer_dir(&self, ca: CaName) -> PathBuf {
+        self.ca_dir(ca).join("ocsp-signer")
+    }
+
+    /// The directory of a leaf.
+    pub fn leaf_dir(&self, name: &str) -> PathBuf {
+        self.dir.join("certs").join(name)
+    }
+
+    /// Whether `dir` holds a lab.
+    pub fn is_lab(&self) -> bool {
+        self.config().is_file()
+    }
+
+    /// Whether the directory is missing, empty, or holds only what `init` makes.
+    pub(crate) fn holds_only_lab_entries(&self) -> Result<bool> {
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(true),
+            Err(e) => return Err(Error::io("cannot read", &self.dir, e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io("cannot read", &self.dir, e))?;
+            let name = entry.file_name();
+            if !LAB_ENTRIES.iter().any(|known| name == *known) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Deletes everything `init` makes, lab.toml last, so that a half-deleted
+    /// lab is never taken for a whole one.
+    pub(crate) fn remove_lab_entries(&self) -> Result<()> {
+        for name in LAB_ENTRIES.iter().rev() {
+            let path = self.dir.join(name);
+            let result = if path.is_dir() {
+                fs::remove_dir_all(&path)
+            } else {
+                fs::remove_file(&path)
+            };
+            match result {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io("cannot remove", path, e)),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether a file is secret (mode 0600) or public (0644).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Secrecy {
+    /// Readable by everyone.
+    Public,
+    /// Readable by the owner only.
+    Secret,
+}
+
+/// Writes a file atomically: a temporary file in the same directory, synced,
+/// then renamed over the target. Readers see the old or the new content, never a mix.
+pub fn write_atomic(path: &Path, contents: &[u8], secrecy: Secrecy) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).map_err(|e| Error::io("cannot create directory", dir, e))?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".tmp-");
+    #[cfg(unix)]
+    builder.permissions(permissions(secrecy));
+    let mut tmp = builder
+        .tempfile_in(dir)
+        .map_err(|e| Error::io("cannot create a file in", dir, e))?;
+    tmp.write_all(contents)
+        .map_err(|e| Error::io("cannot write", path, e))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| Error::io("cannot write", path, e))?;
+    tmp.persist(path)
+        .map_err(|e| Error::io("cannot write", path, e.error))?;
+    sync_dir(dir);
+    Ok(())
+}
+
+#[cfg(unix)]
+fn permissions(secrecy: Secrecy) -> fs::Permissions {
+    use std::os::unix::fs::PermissionsExt;
+    fs::Permissions::from_mode(match secrecy {
+        Secrecy::Public => 0o644,
+        Secrecy::Secret => 0o600,
+    })
+}
+
+/// Makes a rename durable. Best effort: not every file system supports it.
+fn sync_dir(dir: &Path) {
+    if let Ok(handle) = fs::File::open(dir) {
+        let _ = handle.sync_all();
+    }
+}
+
+/// Reads a text file of the lab, naming it on failure.
+pub fn read_text(path: &Path) -> Result<String> {
+    fs::read_to_string(path).map_err(|e| Error::io("cannot read", path, e))
+}

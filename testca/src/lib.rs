@@ -1,0 +1,28 @@
+//! The OCSP Lab's test CA and revocation database.
+//!
+//! A lab is a directory (see [`layout`]) holding a root and an intermediate
+//! CA, a delegated OCSP signer for each, TLS leaf certificates whose
+//! Authority Information Access points at the lab's responder, and the
+//! revocation database ([`store`]) that the responder answers from.
+#![deny(missing_docs)]
+
+pub mod authority;
+pub mod cert_id;
+pub mod config;
+pub mod error;
+pub mod extensions;
+pub mod key_alg;
+pub mod lab;
+pub mod layout;
+pub mod reason;
+pub mod report;
+pub mod serial;
+pub mod store;
+
+pub use authority::{CaName, LeafSpec, SignerDefects, Validity};
+pub use error::{Error, Result};
+pub use key_alg::KeyAlg;
+pub use lab::{InitOptions, Lab};
+pub use reason::RevocationReason;
+pub use serial::Serial;
+pub use store::{CertRecord, CertSelector, RevocationStatus, Store, StoreOptions};

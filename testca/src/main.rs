@@ -1,0 +1,324 @@
+//! `testca`: the OCSP Lab's test CA and QA command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+use testca::lab::parse_time;
+use testca::layout::{DEFAULT_LAB_DIR, LAB_DIR_ENV};
+use testca::{
+    CaName, CertSelector, InitOptions, KeyAlg, Lab, LeafSpec, RevocationReason, Serial,
+    SignerDefects, StoreOptions, Validity, report,
+};
+use time::OffsetDateTime;
+
+/// Test CA of the OCSP Lab: issues certificates whose AIA points at the lab's
+/// OCSP responder, and keeps the revocation database the responder answers from.
+#[derive(Parser, Debug)]
+#[command(version, propagate_version = true)]
+struct Cli {
+    /// Lab directory.
+    #[arg(long, global = true, env = LAB_DIR_ENV, default_value = DEFAULT_LAB_DIR)]
+    dir: PathBuf,
+
+    /// How long to wait when another process holds the database's write lock.
+    #[arg(long, global = true, env = "OCSPLAB_LOCK_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    lock_timeout: Duration,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create a lab: root and intermediate CAs, delegated OCSP signers, the `localhost` leaf, the revocation database.
+    Init(InitArgs),
+    /// Issue a TLS server certificate and print its serial.
+    Issue(IssueArgs),
+    /// Re-issue a CA's delegated OCSP signer, optionally with a defect; the responder signs with the newest.
+    Signer(SignerArgs),
+    /// Revoke a certificate.
+    Revoke(RevokeArgs),
+    /// Clear a certificate's revocation.
+    Unrevoke(TargetArgs),
+    /// List every certificate with its status.
+    List(ListArgs),
+    /// Show one certificate and its files.
+    Show(ShowArgs),
+}
+
+#[derive(Args, Debug)]
+struct InitArgs {
+    /// OCSP responder URL written into Authority Information Access (the responder's default address).
+    #[arg(long, default_value = testca::config::DEFAULT_OCSP_URL)]
+    ocsp_url: String,
+    /// Base URL of the CA Issuers entries; `<CA>.der` is appended [default: /ca/ on the OCSP URL's host].
+    #[arg(long)]
+    ca_issuers_url: Option<String>,
+    /// Base URL of the CRL distribution points; `<CA>.crl` is appended [default: /crl/ on the OCSP URL's host].
+    #[arg(long)]
+    crl_url: Option<String>,
+    /// Key algorithm of every key of the lab.
+    #[arg(long, default_value = "ecdsa-p256", value_parser = parse_key_alg)]
+    key_alg: KeyAlg,
+    /// Replace an existing lab (deletes its keys and database).
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Args, Debug)]
+struct IssueArgs {
+    /// Name of the certificate (its common name and directory under certs/).
+    name: String,
+    /// Subject alternative name, DNS name or IP address; repeatable [default: NAME].
+    #[arg(long = "san", value_name = "SAN")]
+    sans: Vec<String>,
+    /// Days of validity.
+    #[arg(long, default_value_t = testca::authority::DEFAULT_LEAF_DAYS)]
+    days: u32,
+    /// Make a certificate whose notAfter is already past (yesterday).
+    #[arg(long, conflicts_with = "not_yet_valid")]
+    expired: bool,
+    /// Make a certificate whose notBefore is tomorrow.
+    #[arg(long)]
+    not_yet_valid: bool,
+    /// Add the TLS Feature extension status_request (OCSP must-staple).
+    #[arg(long)]
+    must_staple: bool,
+    /// Leave out Authority Information Access (no OCSP URL, no CA Issuers URL).
+    #[arg(long)]
+    no_aia: bool,
+    /// CA that issues it.
+    #[arg(long, default_value = "intermediate", value_parser = parse_ca)]
+    issuer: CaName,
+    /// Supersede an existing certificate of the same name (the old one stays in the database).
+    #[arg(long)]
+    replace: bool,
+}
+
+#[derive(Args, Debug)]
+struct SignerArgs {
+    /// CA whose delegated signer is re-issued.
+    #[arg(long, default_value = "intermediate", value_parser = parse_ca)]
+    issuer: CaName,
+    /// Make it already expired.
+    #[arg(long)]
+    expired: bool,
+    /// Leave out id-pkix-ocsp-nocheck.
+    #[arg(long)]
+    no_nocheck: bool,
+    /// Leave out the id-kp-OCSPSigning extended key usage (clients must reject its responses).
+    #[arg(long)]
+    no_eku: bool,
+}
+
+#[derive(Args, Debug)]
+#[group(required = true, multiple = false)]
+struct Target {
+    /// Name of the certificate.
+    name: Option<String>,
+    /// Serial number in hex (colons allowed).
+    #[arg(long, value_parser = parse_serial)]
+    serial: Option<Serial>,
+}
+
+impl Target {
+    fn selector(self) -> CertSelector {
+        match (self.name, self.serial) {
+            (_, Some(serial)) => CertSelector::Serial(serial),
+            (Some(name), None) => CertSelector::Name(name),
+            // clap's group makes one of them required.
+            (None, None) => CertSelector::Name(String::new()),
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+struct TargetArgs {
+    #[command(flatten)]
+    target: Target,
+}
+
+#[derive(Args, Debug)]
+struct RevokeArgs {
+    #[command(flatten)]
+    target: Target,
+    /// CRLReason (RFC 5280 name, e.g. keyCompromise) [default: none, shown as unspecified].
+    #[arg(long, value_parser = parse_reason)]
+    reason: Option<RevocationReason>,
+    /// Revocation time, RFC 3339 (e.g. 2026-01-02T03:04:05Z) [default: now].
+    #[arg(long, value_parser = parse_at)]
+    at: Option<OffsetDateTime>,
+}
+
+#[derive(Args, Debug)]
+struct ListArgs {
+    /// Print JSON (one array) instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+struct ShowArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_key_alg(text: &str) -> Result<KeyAlg, String> {
+    text.parse().map_err(|e: testca::Error| e.to_string())
+}
+
+fn parse_ca(text: &str) -> Result<CaName, String> {
+    text.parse().map_err(|e: testca::Error| e.to_string())
+}
+
+fn parse_serial(text: &str) -> Result<Serial, String> {
+    text.parse().map_err(|e: testca::Error| e.to_string())
+}
+
+fn parse_reason(text: &str) -> Result<RevocationReason, String> {
+    text.parse().map_err(|e: testca::Error| e.to_string())
+}
+
+fn parse_at(text: &str) -> Result<OffsetDateTime, String> {
+    parse_time(text).map_err(|e| e.to_string())
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("testca: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let store_options = StoreOptions {
+        lock_timeout: cli.lock_timeout,
+        ..StoreOptions::default()
+    };
+    if let Command::Init(args) = &cli.command {
+        let options = InitOptions {
+            ocsp_url: args.ocsp_url.clone(),
+            ca_issuers_base: args.ca_issuers_url.clone(),
+            crl_base: args.crl_url.clone(),
+            key_alg: args.key_alg,
+            force: args.force,
+        };
+        let lab = Lab::init(&cli.dir, &options, &store_options).await?;
+        let layout = lab.layout();
+        println!("created lab in {}", layout.dir().display());
+        println!("  OCSP URL:        {}", lab.config().ocsp_url);
+        println!(
+            "  root CA:         {}",
+            layout.ca_cert(CaName::Root).display()
+        );
+        println!("  CA bundle:       {}", layout.ca_bundle().display());
+        println!(
+            "  localhost chain: {}",
+            layout.leaf_dir("localhost").join("fullchain.pem").display()
+        );
+        println!("  database:        {}", layout.database().display());
+        lab.close().await;
+        return Ok(());
+    }
+    let lab = Lab::open(&cli.dir, &store_options).await?;
+    let result = command(&lab, cli.command).await;
+    lab.close().await;
+    result
+}
+
+async fn command(lab: &Lab, command: Command) -> Result<()> {
+    match command {
+        Command::Init(_) => unreachable!("handled before the lab is opened"),
+        Command::Issue(args) => {
+            let validity = if args.expired {
+                Validity::expired(args.days)
+            } else if args.not_yet_valid {
+                Validity::not_yet_valid(args.days)
+            } else {
+                Validity::for_days(args.days)
+            };
+            let spec = LeafSpec {
+                name: args.name,
+                sans: args.sans,
+                validity,
+                must_staple: args.must_staple,
+                aia: !args.no_aia,
+            };
+            let cert = lab.issue_leaf(args.issuer, &spec, args.replace).await?;
+            eprintln!(
+                "issued {} in {}",
+                cert.name,
+                lab.layout().leaf_dir(&cert.name).display()
+            );
+            println!("{}", cert.serial);
+        }
+        Command::Signer(args) => {
+            let defects = SignerDefects {
+                expired: args.expired,
+                no_nocheck: args.no_nocheck,
+                no_eku: args.no_eku,
+            };
+            let cert = lab.reissue_signer(args.issuer, defects).await?;
+            eprintln!(
+                "issued {} in {}",
+                cert.name,
+                lab.layout().signer_dir(args.issuer).display()
+            );
+            println!("{}", cert.serial);
+        }
+        Command::Revoke(args) => {
+            let cert = lab
+                .revoke(&args.target.selector(), args.reason, args.at)
+                .await?;
+            println!("{}", report::status_line(&cert));
+        }
+        Command::Unrevoke(args) => {
+            let cert = lab.unrevoke(&args.target.selector()).await?;
+            println!("{}", report::status_line(&cert));
+        }
+        Command::List(args) => {
+            let certs = lab.list().await?;
+            if args.json {
+                let all: Vec<_> = certs.iter().map(report::json).collect();
+                println!("{}", serde_json::to_string_pretty(&all)?);
+            } else {
+                print!("{}", report::table(&certs));
+            }
+        }
+        Command::Show(args) => {
+            let cert = lab.find(&args.target.selector()).await?;
+            if args.json {
+                let mut value = report::json(&cert);
+                value["files"] = lab
+                    .files_of(&cert)
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&value)?);
+            } else {
+                print!(
+                    "{}",
+                    report::details(&cert, &lab.files_of(&cert), OffsetDateTime::now_utc())
+                );
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,681 @@
+//! The revocation database: its schema (in `migrations/`) and every query on
+//! it. Other modules and crates go through the typed API here; no SQL is
+//! written anywhere else.
+//!
+//! SQLite in WAL mode with `synchronous=FULL`: a revocation is acknowledged
+//! only once it is on disk, and readers in other processes see it at once.
+//! Queries are runtime strings with `$N` placeholders so that a PostgreSQL
+//! backend can share them.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, Transaction};
+use time::OffsetDateTime;
+
+use crate::cert_id::{HashAlg, IssuerHashes};
+use crate::error::{Error, Result};
+use crate::reason::RevocationReason;
+use crate::serial::Serial;
+
+/// How long a writer waits for another writer's lock before giving up.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How to open the database.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// How long to wait for a lock held by another process.
+    pub lock_timeout: Duration,
+    /// Connections in the pool (readers run in parallel in WAL mode).
+    pub max_connections: u32,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            lock_timeout: DEFAULT_LOCK_TIMEOUT,
+            max_connections: 1,
+        }
+    }
+}
+
+/// Row id of an issuer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IssuerId(pub i64);
+
+/// Row id of a certificate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CertificateId(pub i64);
+
+/// What a certificate is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CertKind {
+    /// A CA certificate (the intermediate; the root is only an issuer).
+    Ca,
+    /// An end-entity (TLS server) certificate.
+    Leaf,
+    /// A delegated OCSP signing certificate.
+    OcspSigner,
+}
+
+impl CertKind {
+    /// The name stored in the database.
+    pub fn name(self) -> &'static str {
+        match self {
+            CertKind::Ca => "ca",
+            CertKind::Leaf => "leaf",
+            CertKind::OcspSigner => "ocsp-signer",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Self> {
+        [CertKind::Ca, CertKind::Leaf, CertKind::OcspSigner]
+            .into_iter()
+            .find(|kind| kind.name() == name)
+    }
+}
+
+/// The revocation state of a certificate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RevocationStatus {
+    /// Not revoked.
+    Good,
+    /// Revoked at a time, with or without a reason code.
+    Revoked {
+        /// When the certificate was (or is said to have been) revoked.
+        at: OffsetDateTime,
+        /// The CRLReason, when one was given.
+        reason: Option<RevocationReason>,
+    },
+}
+
+impl RevocationStatus {
+    /// Whether the certificate is revoked.
+    pub fn is_revoked(&self) -> bool {
+        matches!(self, RevocationStatus::Revoked { .. })
+    }
+}
+
+/// A CA that the lab answers for.
+#[derive(Clone, Debug)]
+pub struct IssuerRecord {
+    /// Row id.
+    pub id: IssuerId,
+    /// Short name (`root`, `intermediate`).
+    pub name: String,
+    /// Subject, for people.
+    pub subject: String,
+    /// The CA certificate, DER.
+    pub cert_der: Vec<u8>,
+}
+
+/// A certificate and its state.
+#[derive(Clone, Debug)]
+pub struct CertRecord {
+    /// Row id.
+    pub id: CertificateId,
+    /// The issuer's row id.
+    pub issuer_id: IssuerId,
+    /// The issuer's short name.
+    pub issuer_name: String,
+    /// Serial number.
+    pub serial: Serial,
+    /// The lab's name for it (`localhost`, `intermediate-ocsp-signer`…).
+    pub name: String,
+    /// What it is for.
+    pub kind: CertKind,
+    /// Subject, for people.
+    pub subject: String,
+    /// Start of validity.
+    pub not_before: OffsetDateTime,
+    /// End of validity.
+    pub not_after: OffsetDateTime,
+    /// Revocation state.
+    pub status: RevocationStatus,
+    /// The certificate, DER.
+    pub der: Vec<u8>,
+}
+
+/// A certificate to record.
+#[derive(Clone, Debug)]
+pub struct NewCertificate<'a> {
+    /// Who issued it.
+    pub issuer_id: IssuerId,
+    /// Its serial (unique per issuer).
+    pub serial: &'a Serial,
+    /// The lab's name for it.
+    pub name: &'a str,
+    /// What it is for.
+    pub kind: CertKind,
+    /// Subject, for people.
+    pub subject: &'a str,
+    /// Start of validity.
+    pub not_before: OffsetDateTime,
+    /// End of validity.
+    pub not_after: OffsetDateTime,
+    /// The certificate, DER.
+    pub der: &'a [u8],
+}
+
+/// A delegated signer as the responder needs it.
+#[derive(Clone, Debug)]
+pub struct SignerRecord {
+    /// The signer's certificate.
+    pub certificate: CertRecord,
+    /// Its PKCS#8 private key, PEM.
+    pub key_pem: String,
+}
+
+/// How to find a certificate.
+#[derive(Clone, Debug)]
+pub enum CertSelector {
+    /// By the lab's name (the newest with that name).
+    Name(String),
+    /// By serial number, whatever the issuer.
+    Serial(Serial),
+}
+
+/// The revocation database.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+/// A certificate query: the columns `cert_from_row` reads (plus `$extra`
+/// columns), then `$tail`.
+macro_rules! select_certificates {
+    ($tail:literal) => {
+        select_certificates!("", $tail)
+    };
+    ($extra:literal, $tail:literal) => {
+        concat!(
+            "SELECT c.id, c.issuer_id, i.name AS issuer_name, c.serial, c.name, c.kind, c.subject, ",
+            "c.not_before, c.not_after, c.revoked_at, c.reason, c.der",
+            $extra,
+            " FROM certificates c JOIN issuers i ON i.id = c.issuer_id ",
+            $tail
+        )
+    };
+}
+
+impl Store {
+    /// Creates a new database at `path` (which must not exist) with the current schema.
+    pub async fn create(path: &Path, options: &StoreOptions) -> Result<Store> {
+        Self::connect(path, options, true).await
+    }
+
+    /// Opens an existing database, bringing its schema up to date.
+    pub async fn open(path: &Path, options: &StoreOptions) -> Result<Store> {
+        if !path.is_file() {
+            return Err(Error::Damaged {
+                path: path.to_path_buf(),
+                reason: "the revocation database is missing".into(),
+            });
+        }
+        Self::connect(path, options, false).await
+    }
+
+    async fn connect(path: &Path, options: &StoreOptions, create: bool) -> Result<Store> {
+        let connect = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(create)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(options.lock_timeout)
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .connect_with(connect)
+            .await
+            .map_err(|e| db_error(path, e))?;
+        let store = Store {
+            pool,
+            path: path.to_path_buf(),
+        };
+        sqlx::migrate!("./migrations")
+            .run(&store.pool)
+            .await
+            .map_err(|source| match source {
+                sqlx::migrate::MigrateError::Execute(e) => db_error(path, e),
+                source => Error::Migrate {
+                    path: path.to_path_buf(),
+                    source,
+                },
+            })?;
+        Ok(store)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Closes the pool, waiting for connections to finish.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    fn err(&self) -> impl Fn(sqlx::Error) -> Error + '_ {
+        move |e| db_error(&self.path, e)
+    }
+
+    async fn begin(&self) -> Result<Transaction<'static, Sqlite>> {
+        self.pool.begin().await.map_err(self.err())
+    }
+
+    async fn commit(&self, tx: Transaction<'static, Sqlite>) -> Result<()> {
+        tx.commit().await.map_err(self.err())
+    }
+
+    /// A number that grows with every committed change (certificates,
+    /// revocations, signers). Cheap; lets readers skip work when nothing changed.
+    pub async fn generation(&self) -> Result<i64> {
+        sqlx::query_scalar("SELECT generation FROM lab_meta WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(self.err())
+    }
+
+    /// Records a CA and its CertID hashes under every supported algorithm.
+    pub async fn add_issuer(
+        &self,
+        name: &str,
+        subject: &str,
+        cert_der: &[u8],
+        hashes: &[IssuerHashes],
+    ) -> Result<IssuerId> {
+        let mut tx = self.begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO issuers (name, subject, cert_der, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(name)
+        .bind(subject)
+        .bind(cert_der)
+        .bind(unix_now())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(self.err())?;
+        for h in hashes {
+            sqlx::query("INSERT INTO issuer_hashes (issuer_id, hash_alg, name_hash, key_hash) VALUES ($1, $2, $3, $4)")
+                .bind(id)
+                .bind(h.alg.name())
+                .bind(&h.name_hash)
+                .bind(&h.key_hash)
+                .execute(&mut *tx)
+                .await
+                .map_err(self.err())?;
+        }
+        bump_generation(&mut tx).await.map_err(self.err())?;
+        self.commit(tx).await?;
+        Ok(IssuerId(id))
+    }
+
+    /// Every issuer, oldest first.
+    pub async fn issuers(&self) -> Result<Vec<IssuerRecord>> {
+        let rows = sqlx::query("SELECT id, name, subject, cert_der FROM issuers ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.err())?;
+        Ok(rows.iter().map(issuer_from_row).collect())
+    }
+
+    /// The issuer with a short name.
+    pub async fn issuer_by_name(&self, name: &str) -> Result<Option<IssuerRecord>> {
+        let row = sqlx::query("SELECT id, name, subject, cert_der FROM issuers WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(self.err())?;
+        Ok(row.as_ref().map(issuer_from_row))
+    }
+
+    /// The issuer whose name and key hash to these values under `alg`.
+    pub async fn issuer_by_hashes(
+        &self,
+        alg: HashAlg,
+        name_hash: &[u8],
+        key_hash: &[u8],
+    ) -> Result<Option<IssuerRecord>> {
+        let row = sqlx::query(
+            "SELECT i.id, i.name, i.subject, i.cert_der FROM issuer_hashes h JOIN issuers i ON i.id = h.issuer_id \
+             WHERE h.hash_alg = $1 AND h.name_hash = $2 AND h.key_hash = $3",
+        )
+        .bind(alg.name())
+        .bind(name_hash)
+        .bind(key_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(self.err())?;
+        Ok(row.as_ref().map(issuer_from_row))
+    }
+
+    /// Every stored issuer hash, for callers that match CertIDs in memory.
+    pub async fn issuer_hashes(&self) -> Result<Vec<(IssuerId, IssuerHashes)>> {
+        let rows = sqlx::query(
+            "SELECT issuer_id, hash_alg, name_hash, key_hash FROM issuer_hashes ORDER BY issuer_id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err())?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let alg_name: String = row.get("hash_alg");
+            let Some(alg) = HashAlg::from_name(&alg_name) else {
+                return Err(self.damaged(format!(
+                    "unknown hash algorithm '{alg_name}' in issuer_hashes"
+                )));
+            };
+            out.push((
+                IssuerId(row.get("issuer_id")),
+                IssuerHashes {
+                    alg,
+                    name_hash: row.get("name_hash"),
+                    key_hash: row.get("key_hash"),
+                },
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Records a certificate. A leaf whose name is taken is refused unless
+    /// `replace` is set; a serial already used by the issuer is refused.
+    pub async fn add_certificate(
+        &self,
+        cert: &NewCertificate<'_>,
+        replace: bool,
+    ) -> Result<CertificateId> {
+        let mut tx = self.begin().await?;
+        let id = insert_certificate(&mut tx, cert, replace)
+            .await
+            .map_err(self.err())?;
+        let Some(id) = id else {
+            return Err(Error::NameTaken(cert.name.to_string()));
+        };
+        bump_generation(&mut tx).await.map_err(self.err())?;
+        self.commit(tx).await?;
+        Ok(id)
+    }
+
+    /// Records a delegated OCSP signer: its certificate and its key, in one transaction.
+    pub async fn add_signer(
+        &self,
+        cert: &NewCertificate<'_>,
+        key_pem: &str,
+    ) -> Result<CertificateId> {
+        let mut tx = self.begin().await?;
+        let Some(id) = insert_certificate(&mut tx, cert, true)
+            .await
+            .map_err(self.err())?
+        else {
+            return Err(Error::NameTaken(cert.name.to_string()));
+        };
+        sqlx::query("INSERT INTO ocsp_signers (certificate_id, key_pem) VALUES ($1, $2)")
+            .bind(id.0)
+            .bind(key_pem)
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err())?;
+        bump_generation(&mut tx).await.map_err(self.err())?;
+        self.commit(tx).await?;
+        Ok(id)
+    }
+
+    /// The newest delegated signer of an issuer.
+    pub async fn newest_signer(&self, issuer_id: IssuerId) -> Result<Option<SignerRecord>> {
+        let sql = select_certificates!(
+            ", s.key_pem",
+            "JOIN ocsp_signers s ON s.certificate_id = c.id WHERE c.issuer_id = $1 ORDER BY c.id DESC LIMIT 1"
+        );
+        let row = sqlx::query(sql)
+            .bind(issuer_id.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(self.err())?;
+        match row {
+            None => Ok(None),
+            Some(row) => Ok(Some(SignerRecord {
+                certificate: self.cert_from_row(&row)?,
+                key_pem: row.get("key_pem"),
+            })),
+        }
+    }
+
+    /// Every certificate, oldest first.
+    pub async fn certificates(&self) -> Result<Vec<CertRecord>> {
+        let rows = sqlx::query(select_certificates!("ORDER BY c.id"))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.err())?;
+        rows.iter().map(|row| self.cert_from_row(row)).collect()
+    }
+
+    /// The certificate a selector names; an error when there is none, or
+    /// when a serial is shared by two issuers.
+    pub async fn find(&self, selector: &CertSelector) -> Result<CertRecord> {
+        let rows = match selector {
+            CertSelector::Name(name) => sqlx::query(select_certificates!(
+                "WHERE c.name = $1 ORDER BY c.id DESC LIMIT 1"
+            ))
+            .bind(name.as_str()),
+            CertSelector::Serial(serial) => {
+                sqlx::query(select_certificates!("WHERE c.serial = $1")).bind(serial.to_hex())
+            }
+        }
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err())?;
+        match (rows.as_slice(), selector) {
+            ([row], _) => self.cert_from_row(row),
+            ([], CertSelector::Name(name)) => Err(Error::UnknownName(name.clone())),
+            ([], CertSelector::Serial(serial)) => Err(Error::UnknownSerial(serial.to_hex())),
+            (_, _) => Err(Error::AmbiguousSerial(match selector {
+                CertSelector::Serial(serial) => serial.to_hex(),
+                CertSelector::Name(name) => name.clone(),
+            })),
+        }
+    }
+
+    /// The revocation state of a serial of an issuer, `None` for a serial the
+    /// issuer never issued. This is the responder's hot query.
+    pub async fn status(
+        &self,
+        issuer_id: IssuerId,
+        serial: &Serial,
+    ) -> Result<Option<RevocationStatus>> {
+        let row = sqlx::query(
+            "SELECT revoked_at, reason FROM certificates WHERE issuer_id = $1 AND serial = $2",
+        )
+        .bind(issuer_id.0)
+        .bind(serial.to_hex())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(self.err())?;
+        row.map(|row| self.status_from_row(&row)).transpose()
+    }
+
+    /// Marks a certificate revoked. Fails, changing nothing, when it already is.
+    pub async fn revoke(
+        &self,
+        selector: &CertSelector,
+        at: OffsetDateTime,
+        reason: Option<RevocationReason>,
+    ) -> Result<CertRecord> {
+        let cert = self.find(selector).await?;
+        let mut tx = self.begin().await?;
+        let done = sqlx::query("UPDATE certificates SET revoked_at = $1, reason = $2 WHERE id = $3 AND revoked_at IS NULL")
+            .bind(at.unix_timestamp())
+            .bind(reason.map(|r| i64::from(r.code())))
+            .bind(cert.id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err())?;
+        if done.rows_affected() == 0 {
+            return Err(Error::AlreadyRevoked {
+                name: cert.name,
+                serial: cert.serial.to_hex(),
+            });
+        }
+        bump_generation(&mut tx).await.map_err(self.err())?;
+        self.commit(tx).await?;
+        Ok(CertRecord {
+            status: RevocationStatus::Revoked {
+                at: truncate(at),
+                reason,
+            },
+            ..cert
+        })
+    }
+
+    /// Clears a revocation. Fails, changing nothing, when the certificate is not revoked.
+    pub async fn unrevoke(&self, selector: &CertSelector) -> Result<CertRecord> {
+        let cert = self.find(selector).await?;
+        let mut tx = self.begin().await?;
+        let done = sqlx::query("UPDATE certificates SET revoked_at = NULL, reason = NULL WHERE id = $1 AND revoked_at IS NOT NULL")
+            .bind(cert.id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err())?;
+        if done.rows_affected() == 0 {
+            return Err(Error::NotRevoked {
+                name: cert.name,
+                serial: cert.serial.to_hex(),
+            });
+        }
+        bump_generation(&mut tx).await.map_err(self.err())?;
+        self.commit(tx).await?;
+        Ok(CertRecord {
+            status: RevocationStatus::Good,
+            ..cert
+        })
+    }
+
+    fn damaged(&self, reason: String) -> Error {
+        Error::Damaged {
+            path: self.path.clone(),
+            reason,
+        }
+    }
+
+    fn status_from_row(&self, row: &SqliteRow) -> Result<RevocationStatus> {
+        let revoked_at: Option<i64> = row.get("revoked_at");
+        let reason: Option<i64> = row.get("reason");
+        let Some(at) = revoked_at else {
+            return Ok(RevocationStatus::Good);
+        };
+        let at = from_unix(at)
+            .ok_or_else(|| self.damaged(format!("revocation time {at} out of range")))?;
+        let reason =
+            match reason {
+                None => None,
+                Some(code) => Some(RevocationReason::from_code(code).ok_or_else(|| {
+                    self.damaged(format!("unknown revocation reason code {code}"))
+                })?),
+            };
+        Ok(RevocationStatus::Revoked { at, reason })
+    }
+
+    fn cert_from_row(&self, row: &SqliteRow) -> Result<CertRecord> {
+        let serial_hex: String = row.get("serial");
+        let serial = Serial::from_str(&serial_hex)
+            .map_err(|_| self.damaged(format!("bad serial '{serial_hex}'")))?;
+        let kind_name: String = row.get("kind");
+        let kind = CertKind::from_name(&kind_name)
+            .ok_or_else(|| self.damaged(format!("unknown kind '{kind_name}'")))?;
+        let time = |column: &str| -> Result<OffsetDateTime> {
+            let secs: i64 = row.get(column);
+            from_unix(secs).ok_or_else(|| self.damaged(format!("{column} {secs} out of range")))
+        };
+        Ok(CertRecord {
+            id: CertificateId(row.get("id")),
+            issuer_id: IssuerId(row.get("issuer_id")),
+            issuer_name: row.get("issuer_name"),
+            serial,
+            name: row.get("name"),
+            kind,
+            subject: row.get("subject"),
+            not_before: time("not_before")?,
+            not_after: time("not_after")?,
+            status: self.status_from_row(row)?,
+            der: row.get("der"),
+        })
+    }
+}
+
+async fn insert_certificate(
+    tx: &mut Transaction<'static, Sqlite>,
+    cert: &NewCertificate<'_>,
+    replace: bool,
+) -> std::result::Result<Option<CertificateId>, sqlx::Error> {
+    // Name check and insert in one statement, so two writers cannot both take a name.
+    let id: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO certificates (issuer_id, serial, name, kind, subject, not_before, not_after, der, created_at) \
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 \
+         WHERE $10 OR NOT EXISTS (SELECT 1 FROM certificates WHERE name = $3) \
+         RETURNING id",
+    )
+    .bind(cert.issuer_id.0)
+    .bind(cert.serial.to_hex())
+    .bind(cert.name)
+    .bind(cert.kind.name())
+    .bind(cert.subject)
+    .bind(cert.not_before.unix_timestamp())
+    .bind(cert.not_after.unix_timestamp())
+    .bind(cert.der)
+    .bind(unix_now())
+    .bind(replace)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(id.map(CertificateId))
+}
+
+async fn bump_generation(
+    tx: &mut Transaction<'static, Sqlite>,
+) -> std::result::Result<(), sqlx::Error> {
+    sqlx::query("UPDATE lab_meta SET generation = generation + 1 WHERE id = 1")
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+fn issuer_from_row(row: &SqliteRow) -> IssuerRecord {
+    IssuerRecord {
+        id: IssuerId(row.get("id")),
+        name: row.get("name"),
+        subject: row.get("subject"),
+        cert_der: row.get("cert_der"),
+    }
+}
+
+/// Maps a database error on `path` to the library's error, singling out a lock held by another writer.
+fn db_error(path: &Path, error: sqlx::Error) -> Error {
+    if let sqlx::Error::Database(db) = &error {
+        // SQLITE_BUSY (5) and its extended codes, SQLITE_LOCKED (6).
+        let code = db.code().and_then(|c| c.parse::<i64>().ok()).unwrap_or(0);
+        if matches!(code & 0xff, 5 | 6) {
+            return Error::Locked(path.to_path_buf());
+        }
+    }
+    Error::Database {
+        path: path.to_path_buf(),
+        source: error,
+    }
+}
+
+fn unix_now() -> i64 {
+    OffsetDateTime::now_utc().unix_timestamp()
+}
+
+fn from_unix(secs: i64) -> Option<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp(secs).ok()
+}
+
+/// The database keeps whole seconds.
+pub fn truncate(at: OffsetDateTime) -> OffsetDateTime {
+    from_unix(at.unix_timestamp()).unwrap_or(at)
+}
