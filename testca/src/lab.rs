@@ -11,6 +11,7 @@ use crate::authority::{self, CaKey, CaName, Issued, LeafSpec, SignerDefects, Val
 use crate::cert_id::IssuerKeyMaterial;
 use crate::config::LabConfig;
 use crate::error::{Error, Result};
+use crate::faults::{Fault, FaultMode, FaultTarget};
 use crate::key_alg::{KeyAlg, load_key_pem};
 use crate::layout::{Layout, Secrecy, read_text, write_atomic};
 use crate::reason::RevocationReason;
@@ -252,6 +253,62 @@ impl Lab {
     /// Clears a revocation.
     pub async fn unrevoke(&self, selector: &CertSelector) -> Result<CertRecord> {
         self.store.unrevoke(selector).await
+    }
+
+    /// Makes the responder misbehave, for one certificate or all, for a while or until cleared.
+    pub async fn set_fault(
+        &self,
+        mode: FaultMode,
+        certificate: Option<&CertSelector>,
+        lasting: Option<std::time::Duration>,
+    ) -> Result<Fault> {
+        let target = match certificate {
+            Some(selector) => Some(self.store.find(selector).await?),
+            None => None,
+        };
+        let expires_at = match lasting {
+            Some(d) => Some(
+                OffsetDateTime::now_utc()
+                    + time::Duration::try_from(d).map_err(|_| {
+                        Error::invalid("fault duration", format!("{d:?}"), "a shorter duration")
+                    })?,
+            ),
+            None => None,
+        };
+        let expires_at = expires_at.map(crate::store::truncate);
+        self.store
+            .set_fault(mode, target.as_ref().map(|c| c.id), expires_at)
+            .await?;
+        Ok(Fault {
+            mode,
+            certificate: target.map(|c| FaultTarget {
+                id: c.id,
+                name: c.name,
+                serial: c.serial.to_hex(),
+            }),
+            expires_at,
+        })
+    }
+
+    /// Clears one certificate's fault, or all faults; returns how many were cleared.
+    pub async fn clear_faults(&self, certificate: Option<&CertSelector>) -> Result<u64> {
+        let target = match certificate {
+            Some(selector) => Some(self.store.find(selector).await?.id),
+            None => None,
+        };
+        self.store.clear_faults(target).await
+    }
+
+    /// The faults in force now.
+    pub async fn active_faults(&self) -> Result<Vec<Fault>> {
+        let now = OffsetDateTime::now_utc();
+        Ok(self
+            .store
+            .faults()
+            .await?
+            .into_iter()
+            .filter(|f| f.active_at(now))
+            .collect())
     }
 
     /// Every certificate of the lab.

@@ -11,6 +11,7 @@ pub mod cert_id;
 pub mod config;
 pub mod error;
 pub mod extensions;
+pub mod faults;
 pub mod key_alg;
 pub mod lab;
 pub mod layout;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
+use testca::faults::FaultMode;
 use testca::lab::parse_time;
 use testca::layout::{DEFAULT_LAB_DIR, LAB_DIR_ENV};
 use testca::{
@@ -47,6 +48,40 @@ enum Command {
     List(ListArgs),
     /// Show one certificate and its files.
     Show(ShowArgs),
+    /// Make the running responder misbehave on purpose (QA fault injection).
+    #[command(subcommand)]
+    Fault(FaultCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum FaultCommand {
+    /// Set a fault; it replaces the fault of the same scope and applies from the responder's next request.
+    Set(FaultSetArgs),
+    /// List the faults in force.
+    List(ListArgs),
+    /// Clear every fault, or one certificate's.
+    Clear(FaultClearArgs),
+}
+
+#[derive(Args, Debug)]
+struct FaultSetArgs {
+    /// try-later, internal-error, unauthorized, malformed-response, stale, future, no-next-update,
+    /// bad-signature, wrong-signer, wrong-cert-id, delay=MS, http-500 or close.
+    #[arg(value_parser = parse_fault)]
+    mode: FaultMode,
+    /// Only for this certificate (name) [default: every certificate].
+    #[arg(long)]
+    cert: Option<String>,
+    /// Only for this long, e.g. 30s, 5m [default: until cleared].
+    #[arg(long = "for", value_parser = humantime::parse_duration)]
+    lasting: Option<Duration>,
+}
+
+#[derive(Args, Debug)]
+struct FaultClearArgs {
+    /// Only this certificate's fault [default: every fault].
+    #[arg(long)]
+    cert: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -185,6 +220,10 @@ fn parse_reason(text: &str) -> Result<RevocationReason, String> {
     text.parse().map_err(|e: testca::Error| e.to_string())
 }
 
+fn parse_fault(text: &str) -> Result<FaultMode, String> {
+    text.parse().map_err(|e: testca::Error| e.to_string())
+}
+
 fn parse_at(text: &str) -> Result<OffsetDateTime, String> {
     parse_time(text).map_err(|e| e.to_string())
 }
@@ -301,6 +340,31 @@ async fn command(lab: &Lab, command: Command) -> Result<()> {
             } else {
                 print!("{}", report::table(&certs));
             }
+        }
+        Command::Fault(FaultCommand::Set(args)) => {
+            let selector = args.cert.map(CertSelector::Name);
+            let fault = lab
+                .set_fault(args.mode, selector.as_ref(), args.lasting)
+                .await?;
+            println!("fault set: {}", report::fault_line(&fault));
+        }
+        Command::Fault(FaultCommand::List(args)) => {
+            let faults = lab.active_faults().await?;
+            if args.json {
+                let all: Vec<_> = faults.iter().map(report::fault_json).collect();
+                println!("{}", serde_json::to_string_pretty(&all)?);
+            } else if faults.is_empty() {
+                println!("no faults: the responder answers correctly");
+            } else {
+                for fault in &faults {
+                    println!("{}", report::fault_line(fault));
+                }
+            }
+        }
+        Command::Fault(FaultCommand::Clear(args)) => {
+            let selector = args.cert.map(CertSelector::Name);
+            let cleared = lab.clear_faults(selector.as_ref()).await?;
+            println!("cleared {cleared} fault(s)");
         }
         Command::Show(args) => {
             let cert = lab.find(&args.target.selector()).await?;

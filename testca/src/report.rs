@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use crate::faults::Fault;
 use crate::store::{CertRecord, RevocationStatus};
 
 /// RFC 3339 text of a time.
@@ -156,4 +157,27 @@ pub fn details(cert: &CertRecord, files: &[PathBuf], now: OffsetDateTime) -> Str
         field("file:", &file.display().to_string());
     }
     out
+}
+
+/// One line describing a fault, e.g. `try-later for localhost (serial …) until 2026-…`.
+pub fn fault_line(fault: &Fault) -> String {
+    let scope = match &fault.certificate {
+        Some(t) => format!("for {} (serial {})", t.name, t.serial),
+        None => "for every certificate".to_string(),
+    };
+    let until = match fault.expires_at {
+        Some(t) => format!("until {}", rfc3339(t)),
+        None => "until cleared".to_string(),
+    };
+    format!("{} {scope} {until}", fault.mode)
+}
+
+/// A fault as JSON (the fields of `testca fault list --json`).
+pub fn fault_json(fault: &Fault) -> serde_json::Value {
+    serde_json::json!({
+        "mode": fault.mode.to_string(),
+        "certificate": fault.certificate.as_ref().map(|t| t.name.clone()),
+        "serial": fault.certificate.as_ref().map(|t| t.serial.clone()),
+        "expires_at": fault.expires_at.map(rfc3339),
+    })
 }

@@ -20,6 +20,7 @@ use time::OffsetDateTime;
 
 use crate::cert_id::{HashAlg, IssuerHashes};
 use crate::error::{Error, Result};
+use crate::faults::{Fault, FaultMode, FaultTarget};
 use crate::reason::RevocationReason;
 use crate::serial::Serial;
 
@@ -553,6 +554,83 @@ impl Store {
             status: RevocationStatus::Good,
             ..cert
         })
+    }
+
+    /// Sets the fault for a scope (one certificate, or all when `None`),
+    /// replacing the fault that scope had.
+    pub async fn set_fault(
+        &self,
+        mode: FaultMode,
+        certificate: Option<CertificateId>,
+        expires_at: Option<OffsetDateTime>,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query("DELETE FROM faults WHERE COALESCE(certificate_id, 0) = COALESCE($1, 0)")
+            .bind(certificate.map(|c| c.0))
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err())?;
+        sqlx::query("INSERT INTO faults (mode, certificate_id, expires_at, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(mode.to_string())
+            .bind(certificate.map(|c| c.0))
+            .bind(expires_at.map(|t| t.unix_timestamp()))
+            .bind(unix_now())
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err())?;
+        bump_generation(&mut tx).await.map_err(self.err())?;
+        self.commit(tx).await
+    }
+
+    /// Clears the fault of one certificate, or every fault when `None`. Returns how many were cleared.
+    pub async fn clear_faults(&self, certificate: Option<CertificateId>) -> Result<u64> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query("DELETE FROM faults WHERE $1 IS NULL OR certificate_id = $1")
+            .bind(certificate.map(|c| c.0))
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err())?;
+        bump_generation(&mut tx).await.map_err(self.err())?;
+        self.commit(tx).await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Every stored fault, expired or not (callers check [`Fault::active_at`]).
+    pub async fn faults(&self) -> Result<Vec<Fault>> {
+        let rows = sqlx::query(
+            "SELECT f.mode, f.certificate_id, f.expires_at, c.name, c.serial FROM faults f \
+             LEFT JOIN certificates c ON c.id = f.certificate_id ORDER BY f.id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err())?;
+        let mut faults = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let mode_text: String = row.get("mode");
+            let mode = mode_text
+                .parse::<FaultMode>()
+                .map_err(|_| self.damaged(format!("unknown fault mode '{mode_text}'")))?;
+            let certificate = row
+                .get::<Option<i64>, _>("certificate_id")
+                .map(|id| FaultTarget {
+                    id: CertificateId(id),
+                    name: row.get::<Option<String>, _>("name").unwrap_or_default(),
+                    serial: row.get::<Option<String>, _>("serial").unwrap_or_default(),
+                });
+            let expires_at = match row.get::<Option<i64>, _>("expires_at") {
+                None => None,
+                Some(secs) => Some(
+                    from_unix(secs)
+                        .ok_or_else(|| self.damaged(format!("fault expiry {secs} out of range")))?,
+                ),
+            };
+            faults.push(Fault {
+                mode,
+                certificate,
+                expires_at,
+            });
+        }
+        Ok(faults)
     }
 
     fn damaged(&self, reason: String) -> Error {
