@@ -150,7 +150,7 @@ impl Validity {
         let now = whole_seconds(OffsetDateTime::now_utc());
         Validity {
             not_before: now - Duration::hours(1),
-            not_after: now + Duration::days(i64::from(days)),
+            not_after: now + span(days),
         }
     }
 
@@ -159,7 +159,7 @@ impl Validity {
         let now = whole_seconds(OffsetDateTime::now_utc());
         let not_after = now - Duration::days(1);
         Validity {
-            not_before: not_after - Duration::days(i64::from(days.max(1))),
+            not_before: not_after - span(days.max(1)),
             not_after,
         }
     }
@@ -170,9 +170,18 @@ impl Validity {
         let not_before = now + Duration::days(1);
         Validity {
             not_before,
-            not_after: not_before + Duration::days(i64::from(days.max(1))),
+            not_after: not_before + span(days.max(1)),
         }
     }
+}
+
+/// The longest validity a certificate of the lab may have, in days (100 years).
+pub const MAX_DAYS: u32 = 36_500;
+
+/// `days` days, at most [`MAX_DAYS`]: far enough for any test, near enough
+/// that every date stays within what X.509 and `time` can represent.
+fn span(days: u32) -> Duration {
+    Duration::days(i64::from(days.min(MAX_DAYS)))
 }
 
 fn whole_seconds(t: OffsetDateTime) -> OffsetDateTime {
@@ -239,12 +248,42 @@ pub fn subject_text(common_name: &str) -> String {
     format!("CN={common_name}, O={ORGANIZATION}")
 }
 
+/// Checks a subject alternative name: an IP address, or a DNS name of
+/// letters, digits and hyphens (a leading `*.` allowed). A dotted number
+/// that is not an IP address (`300.1.1.1`) is neither.
+pub fn check_san(san: &str) -> Result<()> {
+    if san.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(());
+    }
+    let expected = "a DNS name (letters, digits, '-', '.', optional leading '*.') or an IP address";
+    let name = san.strip_prefix("*.").unwrap_or(san);
+    let labels_ok = !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    let all_numeric = name
+        .split('.')
+        .all(|label| label.chars().all(|c| c.is_ascii_digit()));
+    if !labels_ok || all_numeric {
+        return Err(Error::invalid("subject alternative name", san, expected));
+    }
+    Ok(())
+}
+
 fn base_params(
     common_name: &str,
     sans: Vec<String>,
     validity: Validity,
     serial: &Serial,
 ) -> Result<CertificateParams> {
+    for san in &sans {
+        check_san(san)?;
+    }
     let mut params = CertificateParams::new(sans).map_err(|e| {
         Error::invalid(
             "subject alternative name",

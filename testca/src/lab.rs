@@ -149,10 +149,10 @@ impl Lab {
     /// Opens the lab in `dir`.
     pub async fn open(dir: &Path, store_options: &StoreOptions) -> Result<Lab> {
         let layout = Layout::new(dir);
-        if !dir.is_dir() {
+        if !dir.exists() {
             return Err(Error::NoLab(dir.to_path_buf()));
         }
-        if !layout.is_lab() {
+        if !dir.is_dir() || !layout.is_lab() {
             return Err(Error::NotALab(dir.to_path_buf()));
         }
         let config = LabConfig::load(&layout.config())?;
@@ -321,7 +321,8 @@ impl Lab {
         self.store.find(selector).await
     }
 
-    /// The files of a certificate that exist on disk, for `show`.
+    /// The files of a certificate that exist on disk, for `show`; none for a
+    /// certificate that was superseded (its files now hold its successor).
     pub fn files_of(&self, cert: &CertRecord) -> Vec<PathBuf> {
         let dir = match cert.kind {
             CertKind::Leaf => self.layout.leaf_dir(&cert.name),
@@ -334,6 +335,9 @@ impl Lab {
                 Err(_) => return Vec::new(),
             },
         };
+        if !pem_holds(&dir.join("cert.pem"), &cert.der) {
+            return Vec::new();
+        }
         ["cert.pem", "key.pem", "chain.pem", "fullchain.pem"]
             .iter()
             .map(|file| dir.join(file))
@@ -463,6 +467,18 @@ async fn add_issuer(store: &Store, ca: &Issued) -> Result<IssuerId> {
     store
         .add_issuer(&ca.name, &ca.subject, &ca.der, &material.all_hashes())
         .await
+}
+
+/// Whether the PEM file's first certificate is `der`.
+fn pem_holds(path: &Path, der: &[u8]) -> bool {
+    let Ok(text) = fs::read(path) else {
+        return false;
+    };
+    x509_cert::Certificate::load_pem_chain(&text)
+        .ok()
+        .and_then(|chain| chain.into_iter().next())
+        .and_then(|first| der::Encode::to_der(&first).ok())
+        .is_some_and(|first| first == der)
 }
 
 fn dir_has_entries(dir: &Path) -> Result<bool> {

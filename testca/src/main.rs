@@ -110,8 +110,9 @@ struct IssueArgs {
     /// Subject alternative name, DNS name or IP address; repeatable [default: NAME].
     #[arg(long = "san", value_name = "SAN")]
     sans: Vec<String>,
-    /// Days of validity.
-    #[arg(long, default_value_t = testca::authority::DEFAULT_LEAF_DAYS)]
+    /// Days of validity (at most 36500).
+    #[arg(long, default_value_t = testca::authority::DEFAULT_LEAF_DAYS,
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(testca::authority::MAX_DAYS)))]
     days: u32,
     /// Make a certificate whose notAfter is already past (yesterday).
     #[arg(long, conflicts_with = "not_yet_valid")]

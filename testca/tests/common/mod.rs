@@ -71,7 +71,10 @@ impl Out {
         assert!(!line.contains('\n'), "one-line error expected: {self:#?}");
         assert!(line.starts_with("testca: "), "{self:#?}");
         for needle in needles {
-            assert!(line.contains(needle), "error should name {needle:?}: {self:#?}");
+            assert!(
+                line.contains(needle),
+                "error should name {needle:?}: {self:#?}"
+            );
         }
     }
 
@@ -84,7 +87,10 @@ impl Out {
         let first = self.stderr.lines().next().unwrap_or_default();
         assert!(first.starts_with(prefix), "{self:#?}");
         for needle in needles {
-            assert!(first.contains(needle), "error should name {needle:?}: {self:#?}");
+            assert!(
+                first.contains(needle),
+                "error should name {needle:?}: {self:#?}"
+            );
         }
     }
 }
@@ -194,13 +200,17 @@ impl Lab {
     }
 }
 
-/// Runs a future to completion on a fresh single-threaded runtime.
-pub fn block_on<F: Future>(future: F) -> F::Output {
+/// A fresh single-threaded runtime.
+pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap()
-        .block_on(future)
+}
+
+/// Runs a future to completion on a fresh single-threaded runtime.
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    runtime().block_on(future)
 }
 
 /// A PEM certificate file, parsed by OpenSSL.
@@ -300,23 +310,24 @@ pub fn sans(cert: &X509) -> (Vec<String>, Vec<IpAddr>) {
     (dns, ips)
 }
 
-/// The CA Issuers URIs of a certificate's Authority Information Access.
-pub fn ca_issuers(cert: &X509) -> Vec<String> {
+/// The URIs of a certificate's Authority Information Access with this method.
+fn aia_uris(cert: &X509, method: Nid) -> Vec<String> {
     cert.authority_info()
         .into_iter()
         .flatten()
-        .filter(|ad| ad.method().nid() == Nid::AD_CA_ISSUERS)
+        .filter(|ad| ad.method().nid() == method)
         .filter_map(|ad| ad.location().uri().map(str::to_string))
         .collect()
 }
 
+/// The CA Issuers URIs of a certificate's Authority Information Access.
+pub fn ca_issuers(cert: &X509) -> Vec<String> {
+    aia_uris(cert, Nid::AD_CA_ISSUERS)
+}
+
 /// The OCSP URIs of a certificate's Authority Information Access.
 pub fn ocsp_uris(cert: &X509) -> Vec<String> {
-    cert.ocsp_responders()
-        .unwrap()
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+    aia_uris(cert, Nid::AD_OCSP)
 }
 
 /// The full-name URIs of a certificate's CRL distribution points.
