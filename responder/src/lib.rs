@@ -1,1 +1,25 @@
-//! placeholder
+//! The OCSP Lab's OCSP responder (RFC 6960, RFC 5019, RFC 8954/9654 nonces).
+//!
+//! It answers from the lab's revocation database ([`testca::store`]): a
+//! change committed by any process is reflected in the very next response.
+//! Responses without a nonce are signed once and reused while nothing they
+//! say has changed; responses with a nonce are signed live. QA can make it
+//! misbehave on purpose through faults stored in the same database.
+#![deny(missing_docs)]
+
+pub mod config;
+pub mod directory;
+pub mod error;
+pub mod get_path;
+pub mod http;
+pub mod metrics;
+pub mod request;
+pub mod response;
+pub mod server;
+pub mod service;
+pub mod signer;
+
+pub use config::Config;
+pub use error::{Error, Result};
+pub use server::{serve, shutdown_signal};
+pub use service::Responder;

@@ -1,0 +1,114 @@
+//! Prometheus metrics of the responder (`GET /metrics`).
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// How a request arrived.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+pub enum Method {
+    /// GET with the request in the path.
+    Get,
+    /// POST with the request as the body.
+    Post,
+}
+
+/// Labels of the response counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResponseLabels {
+    /// GET or POST.
+    pub method: Method,
+    /// The HTTP status sent.
+    pub http_status: u16,
+    /// The OCSP outcome: good, revoked, unknown, mixed, or the error status
+    /// (malformedRequest, internalError, tryLater, unauthorized), or none.
+    pub ocsp_status: &'static str,
+}
+
+/// Labels of the fault counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FaultLabels {
+    /// The fault mode.
+    pub mode: String,
+}
+
+/// The responder's metrics.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Responses sent.
+    pub responses: Family<ResponseLabels, Counter>,
+    /// Requests answered from the pre-signed cache.
+    pub cache_hits: Counter,
+    /// Requests that needed a signature.
+    pub cache_misses: Counter,
+    /// Time to sign one response, in seconds.
+    pub signing_seconds: Histogram,
+    /// Size of request bodies, in bytes.
+    pub request_bytes: Histogram,
+    /// Faults injected.
+    pub faults: Family<FaultLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("ocsp_responder");
+        let responses = Family::<ResponseLabels, Counter>::default();
+        registry.register(
+            "responses",
+            "OCSP responses sent, by method, HTTP status and OCSP status",
+            responses.clone(),
+        );
+        let cache_hits = Counter::default();
+        registry.register(
+            "cache_hits",
+            "Responses served pre-signed from the cache",
+            cache_hits.clone(),
+        );
+        let cache_misses = Counter::default();
+        registry.register(
+            "cache_misses",
+            "Responses that had to be signed",
+            cache_misses.clone(),
+        );
+        let signing_seconds = Histogram::new(exponential_buckets(0.000_01, 2.0, 16));
+        registry.register(
+            "signing_seconds",
+            "Time to build and sign one response",
+            signing_seconds.clone(),
+        );
+        let request_bytes = Histogram::new(exponential_buckets(16.0, 2.0, 12));
+        registry.register(
+            "request_bytes",
+            "Size of OCSP requests",
+            request_bytes.clone(),
+        );
+        let faults = Family::<FaultLabels, Counter>::default();
+        registry.register(
+            "faults_injected",
+            "Faults injected, by mode",
+            faults.clone(),
+        );
+        Metrics {
+            registry,
+            responses,
+            cache_hits,
+            cache_misses,
+            signing_seconds,
+            request_bytes,
+            faults,
+        }
+    }
+}
+
+impl Metrics {
+    /// The metrics in Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
