@@ -33,6 +33,7 @@ pub fn router(responder: Arc<Responder>) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/ca/{file}", get(ca_certificate))
+        .route("/crl/{file}", get(crl))
         .fallback(ocsp)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(responder)
@@ -94,6 +95,22 @@ async fn ca_certificate(
         )
             .into_response(),
         None => (StatusCode::NOT_FOUND, format!("no CA named '{name}'\n")).into_response(),
+    }
+}
+
+/// A CA's CRL, DER, at the CRL distribution point that testca writes (`/crl/intermediate.crl`).
+async fn crl(State(responder): State<Arc<Responder>>, Path(file): Path<String>) -> Response {
+    let Some(name) = file.strip_suffix(".crl") else {
+        return (StatusCode::NOT_FOUND, "CRLs are served as /crl/NAME.crl\n").into_response();
+    };
+    match responder.crl(name).await {
+        Ok(Some(der)) => ([(header::CONTENT_TYPE, "application/pkix-crl")], der).into_response(),
+        Ok(None) => (StatusCode::NOT_FOUND, format!("no CA named '{name}'\n")).into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot build the CRL: {e}\n"),
+        )
+            .into_response(),
     }
 }
 

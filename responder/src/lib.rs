@@ -8,6 +8,7 @@
 #![deny(missing_docs)]
 
 pub mod config;
+pub mod crl;
 pub mod directory;
 pub mod error;
 pub mod get_path;

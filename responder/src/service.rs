@@ -117,6 +117,7 @@ pub struct Responder {
     signer_override: Option<SignerOverride>,
     cache: quick_cache::sync::Cache<Vec<u8>, Arc<Presigned>>,
     rogue: Arc<SigningIdentity>,
+    crls: crate::crl::CrlCache,
     /// Prometheus metrics.
     pub metrics: Metrics,
 }
@@ -160,6 +161,7 @@ impl Responder {
             probe,
             signer_override,
             rogue,
+            crls: crate::crl::CrlCache::default(),
             metrics: Metrics::default(),
         })
     }
@@ -172,6 +174,14 @@ impl Responder {
     /// The database.
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The CRL of the CA named `name` (DER), `None` for no such CA.
+    pub async fn crl(&self, name: &str) -> Result<Option<Bytes>> {
+        let dir = self.directory().await?;
+        self.crls
+            .get(name, &dir, &self.store, &self.layout, self.config.validity)
+            .await
     }
 
     /// Who signs for each issuer, for the startup line.

@@ -455,3 +455,53 @@ pub fn issue_leaf(ca: &CaKey, cfg: &LabConfig, spec: &LeafSpec) -> Result<Issued
         Some(ca),
     )
 }
+
+/// Signs a CRL of `ca` listing `revoked` (certificates it issued that are
+/// revoked), valid from `this_update` to `next_update`.
+pub fn sign_crl(
+    ca: &CaKey,
+    revoked: &[crate::store::CertRecord],
+    crl_number: u64,
+    this_update: OffsetDateTime,
+    next_update: OffsetDateTime,
+) -> Result<Vec<u8>> {
+    let revoked_certs = revoked
+        .iter()
+        .filter_map(|cert| match cert.status {
+            crate::store::RevocationStatus::Revoked { at, reason } => {
+                Some(rcgen::RevokedCertParams {
+                    serial_number: SerialNumber::from_slice(cert.serial.magnitude()),
+                    revocation_time: at,
+                    reason_code: reason.map(crl_reason),
+                    invalidity_date: None,
+                })
+            }
+            crate::store::RevocationStatus::Good => None,
+        })
+        .collect();
+    let params = rcgen::CertificateRevocationListParams {
+        this_update: whole_seconds(this_update),
+        next_update: whole_seconds(next_update),
+        crl_number: SerialNumber::from_slice(&crl_number.to_be_bytes()),
+        issuing_distribution_point: None,
+        revoked_certs,
+        key_identifier_method: rcgen::KeyIdMethod::Sha256,
+    };
+    Ok(params.signed_by(&ca.issuer()?)?.der().to_vec())
+}
+
+fn crl_reason(reason: crate::reason::RevocationReason) -> rcgen::RevocationReason {
+    use crate::reason::RevocationReason as R;
+    match reason {
+        R::Unspecified => rcgen::RevocationReason::Unspecified,
+        R::KeyCompromise => rcgen::RevocationReason::KeyCompromise,
+        R::CaCompromise => rcgen::RevocationReason::CaCompromise,
+        R::AffiliationChanged => rcgen::RevocationReason::AffiliationChanged,
+        R::Superseded => rcgen::RevocationReason::Superseded,
+        R::CessationOfOperation => rcgen::RevocationReason::CessationOfOperation,
+        R::CertificateHold => rcgen::RevocationReason::CertificateHold,
+        R::RemoveFromCrl => rcgen::RevocationReason::RemoveFromCrl,
+        R::PrivilegeWithdrawn => rcgen::RevocationReason::PrivilegeWithdrawn,
+        R::AaCompromise => rcgen::RevocationReason::AaCompromise,
+    }
+}

@@ -500,6 +500,18 @@ impl Store {
         }
     }
 
+    /// The revoked certificates of an issuer, oldest revocation first (for its CRL).
+    pub async fn revoked_by(&self, issuer_id: IssuerId) -> Result<Vec<CertRecord>> {
+        let rows = sqlx::query(select_certificates!(
+            "WHERE c.issuer_id = $1 AND c.revoked_at IS NOT NULL ORDER BY c.revoked_at, c.id"
+        ))
+        .bind(issuer_id.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err())?;
+        rows.iter().map(|row| self.cert_from_row(row)).collect()
+    }
+
     /// The revocation state of a serial of an issuer, `None` for a serial the
     /// issuer never issued. This is the responder's hot query.
     pub async fn status(
