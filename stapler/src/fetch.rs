@@ -1,0 +1,156 @@
+//! Talking to the OCSP responder: building the request for a certificate
+//! (SHA-1 CertID, as nginx and Apache send it), POSTing it, and fetching
+//! issuer certificates from CA Issuers URLs.
+
+use std::time::Duration;
+
+use der::{Decode, Encode};
+use openssl::x509::{X509, X509Ref};
+use x509_ocsp::Request;
+use x509_ocsp::builder::OcspRequestBuilder;
+use x509_ocsp::ext::Nonce;
+
+/// Largest response body accepted.
+const MAX_BODY: usize = 1 << 20;
+
+/// Why a fetch produced no response to verify.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// The request could not be built.
+    #[error("cannot build the OCSP request: {0}")]
+    Request(String),
+    /// No connection, timeout, or HTTP failure.
+    #[error("{url}: {reason}")]
+    Http {
+        /// The URL.
+        url: String,
+        /// What happened.
+        reason: String,
+    },
+}
+
+/// An OCSP request ready to send.
+#[derive(Debug, Clone)]
+pub struct PreparedRequest {
+    /// The DER request.
+    pub der: Vec<u8>,
+    /// The nonce it carries, if any.
+    pub nonce: Option<Vec<u8>>,
+}
+
+/// Builds the request for `leaf` issued by `issuer`, with a fresh 16-octet
+/// nonce when `with_nonce` (RFC 8954 allows 1 to 32).
+pub fn build_request(
+    leaf: &X509Ref,
+    issuer: &X509Ref,
+    with_nonce: bool,
+) -> Result<PreparedRequest, FetchError> {
+    let to_cert = |c: &X509Ref| -> Result<x509_cert::Certificate, FetchError> {
+        let der = c.to_der().map_err(|e| FetchError::Request(e.to_string()))?;
+        x509_cert::Certificate::from_der(&der).map_err(|e| FetchError::Request(e.to_string()))
+    };
+    let request = Request::from_cert::<sha1::Sha1>(&to_cert(issuer)?, &to_cert(leaf)?)
+        .map_err(|e| FetchError::Request(e.to_string()))?;
+    let mut builder = OcspRequestBuilder::default().with_request(request);
+    let mut nonce = None;
+    if with_nonce {
+        let mut bytes = vec![0u8; 16];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+        let ext = Nonce::new(bytes.clone()).map_err(|e| FetchError::Request(e.to_string()))?;
+        builder = builder
+            .with_extension(ext)
+            .map_err(|e| FetchError::Request(e.to_string()))?;
+        nonce = Some(bytes);
+    }
+    let der = builder
+        .build()
+        .to_der()
+        .map_err(|e| FetchError::Request(e.to_string()))?;
+    Ok(PreparedRequest { der, nonce })
+}
+
+/// POSTs a request to `url` and returns the body of a 200 answer.
+pub async fn post(
+    url: &str,
+    request: &PreparedRequest,
+    timeout: Duration,
+) -> Result<Vec<u8>, FetchError> {
+    let http = |reason: String| FetchError::Http {
+        url: url.to_string(),
+        reason,
+    };
+    let client = reqwest::Client::builder()
+        .timeout(timeout)
+        .no_proxy()
+        .build()
+        .map_err(|e| http(e.to_string()))?;
+    let response = client
+        .post(url)
+        .header("Content-Type", responder::http::OCSP_REQUEST)
+        .body(request.der.clone())
+        .send()
+        .await
+        .map_err(|e| http(describe(&e)))?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(http(format!("HTTP {status}")));
+    }
+    read_body(response).await.map_err(http)
+}
+
+/// Fetches certificates (DER or PEM) from a CA Issuers URL.
+pub async fn fetch_certificates(url: &str, timeout: Duration) -> Result<Vec<X509>, FetchError> {
+    let http = |reason: String| FetchError::Http {
+        url: url.to_string(),
+        reason,
+    };
+    let client = reqwest::Client::builder()
+        .timeout(timeout)
+        .no_proxy()
+        .build()
+        .map_err(|e| http(e.to_string()))?;
+    let response = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| http(describe(&e)))?;
+    if !response.status().is_success() {
+        return Err(http(format!("HTTP {}", response.status())));
+    }
+    let body = read_body(response).await.map_err(http)?;
+    if let Ok(cert) = X509::from_der(&body) {
+        return Ok(vec![cert]);
+    }
+    X509::stack_from_pem(&body).map_err(|_| http("neither a DER nor a PEM certificate".into()))
+}
+
+async fn read_body(response: reqwest::Response) -> Result<Vec<u8>, String> {
+    if response
+        .content_length()
+        .is_some_and(|len| len > MAX_BODY as u64)
+    {
+        return Err("response body too large".into());
+    }
+    let body = response.bytes().await.map_err(|e| describe(&e))?;
+    if body.len() > MAX_BODY {
+        return Err("response body too large".into());
+    }
+    Ok(body.to_vec())
+}
+
+/// reqwest's errors, said plainly.
+fn describe(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timed out".into()
+    } else if e.is_connect() {
+        "connection refused or unreachable".into()
+    } else {
+        let mut text = e.to_string();
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            text = format!("{text}: {s}");
+            source = s.source();
+        }
+        text
+    }
+}

@@ -1,0 +1,212 @@
+//! What the stapler serves over HTTPS: a page showing each certificate and
+//! its staple, the same as `/status.json`, `/health`, `/metrics`, and
+//! `POST /admin/refresh` for loopback clients.
+
+use std::fmt::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+
+use crate::metrics::Metrics;
+use crate::staple::{CertificateStatus, Slot};
+
+/// The address of the client of a request (set by the server for every request).
+#[derive(Clone, Copy, Debug)]
+pub struct Peer(pub SocketAddr);
+
+/// What the handlers share.
+#[derive(Debug)]
+pub struct App {
+    /// The served certificates.
+    pub slots: Vec<Arc<Slot>>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// How long `/admin/refresh` waits for the fetches it starts.
+    pub refresh_wait: Duration,
+    /// Whether every certificate must have a staple to be healthy (`--require-staple`).
+    pub require_staple: bool,
+}
+
+/// The routes.
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/", get(page))
+        .route("/status.json", get(status_json))
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .route("/admin/refresh", post(refresh))
+        .with_state(app)
+}
+
+fn statuses(app: &App) -> Vec<CertificateStatus> {
+    app.slots.iter().map(|slot| slot.status()).collect()
+}
+
+async fn status_json(State(app): State<Arc<App>>) -> Json<Vec<CertificateStatus>> {
+    Json(statuses(&app))
+}
+
+/// 200 when ready; 503 while a must-staple certificate (or, with
+/// `--require-staple`, any certificate) has no valid staple.
+async fn health(State(app): State<Arc<App>>) -> Response {
+    let missing: Vec<String> = app
+        .slots
+        .iter()
+        .filter(|slot| (slot.cert.must_staple || app.require_staple) && !slot.has_valid_staple())
+        .map(|slot| {
+            if slot.cert.must_staple {
+                format!("must-staple certificate {} has no valid staple", slot.name)
+            } else {
+                format!("{} has no valid staple", slot.name)
+            }
+        })
+        .collect();
+    if missing.is_empty() {
+        (StatusCode::OK, "ok\n").into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {}\n", missing.join("; ")),
+        )
+            .into_response()
+    }
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        app.metrics.render(),
+    )
+        .into_response()
+}
+
+/// Refreshes every certificate now and answers with the resulting state. Loopback clients only.
+async fn refresh(State(app): State<Arc<App>>, Extension(Peer(peer)): Extension<Peer>) -> Response {
+    if !peer.ip().is_loopback() {
+        return (
+            StatusCode::FORBIDDEN,
+            "POST /admin/refresh is served to loopback clients only\n",
+        )
+            .into_response();
+    }
+    let mut waits = tokio::task::JoinSet::new();
+    for slot in &app.slots {
+        let slot = slot.clone();
+        let wait = app.refresh_wait;
+        waits.spawn(async move { slot.refreshed(wait).await });
+    }
+    let mut all_done = true;
+    while let Some(done) = waits.join_next().await {
+        all_done &= done.unwrap_or(false);
+    }
+    // 202: some fetch is still running after the wait; the state shown is what is known.
+    let status = if all_done {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    (status, Json(statuses(&app))).into_response()
+}
+
+async fn page(State(app): State<Arc<App>>) -> Html<String> {
+    let mut html = String::from(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>OCSP Lab stapler</title>\
+         <style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:2em}\
+         td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}.good{color:#070}.bad{color:#b00}</style>\
+         </head><body><h1>OCSP Lab stapler</h1>",
+    );
+    for s in statuses(&app) {
+        let _ = write!(html, "<h2>{}</h2><table>", escape(&s.name));
+        let mut row = |k: &str, v: &str, class: &str| {
+            let _ = write!(
+                html,
+                "<tr><th>{}</th><td class=\"{class}\">{}</td></tr>",
+                escape(k),
+                escape(v)
+            );
+        };
+        row(
+            "certificate",
+            &format!("{} (serial {})", s.subject, s.serial),
+            "",
+        );
+        row("file", &s.file, "");
+        row("names (SNI)", &s.dns_names.join(", "), "");
+        row(
+            "must-staple",
+            if s.must_staple {
+                "yes (TLS Feature status_request)"
+            } else {
+                "no"
+            },
+            "",
+        );
+        row(
+            "OCSP responder",
+            s.ocsp_url.as_deref().unwrap_or("none"),
+            "",
+        );
+        row(
+            "issuer",
+            &s.issuer.as_ref().map_or("not found".to_string(), |i| {
+                format!("{} (from the {})", i.subject, i.source)
+            }),
+            "",
+        );
+        match &s.staple {
+            Some(st) => {
+                let class = if st.status == "good" { "good" } else { "bad" };
+                let mut status = st.status.to_string();
+                if let (Some(reason), Some(at)) = (&st.reason, &st.revoked_at) {
+                    let _ = write!(status, " ({reason}, at {at})");
+                }
+                row("staple", &status, class);
+                row("thisUpdate", &st.this_update, "");
+                row(
+                    "nextUpdate",
+                    &format!("{} ({} s left)", st.next_update, st.seconds_left),
+                    "",
+                );
+                row("signed by", &st.signer, "");
+                row("source", &format!("{:?}", st.source).to_lowercase(), "");
+            }
+            None => {
+                let text = match (&s.disabled_reason, s.must_staple) {
+                    (Some(why), _) => format!("none: {why}"),
+                    (None, true) => {
+                        "NONE: must-staple certificate without a staple; clients will refuse it"
+                            .into()
+                    }
+                    (None, false) => "none".into(),
+                };
+                row("staple", &text, "bad");
+            }
+        }
+        row("last fetch", s.last_fetch.as_deref().unwrap_or("never"), "");
+        row("next refresh", s.next_refresh.as_deref().unwrap_or("-"), "");
+        row(
+            "last error",
+            s.last_error.as_deref().unwrap_or("none"),
+            if s.last_error.is_some() { "bad" } else { "" },
+        );
+        html.push_str("</table>");
+    }
+    html.push_str("<p><a href=\"/status.json\">status.json</a> · <a href=\"/metrics\">metrics</a> · <a href=\"/health\">health</a></p></body></html>");
+    Html(html)
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
