@@ -1,1 +1,15 @@
-//! placeholder
+//! End-to-end tests of the OCSP Lab, and the harness they share.
+//!
+//! The tests drive the workspace's real binaries (`testca`, `responder`,
+//! later `stapler`) as separate processes and look at them only through
+//! independent peers: the `openssl` crate, the `openssl` command line and a
+//! plain HTTP/1.1 client.
+//!
+//! * [`harness`]: temporary labs made by `testca`, servers started on free
+//!   ports and stopped on drop, bounded child processes, a minimal HTTP client.
+//! * [`ocsp`]: OCSP requests built byte by byte (any version, hash, nonce or
+//!   defect), responses parsed with OpenSSL and with a small DER reader.
+#![deny(missing_docs)]
+
+pub mod harness;
+pub mod ocsp;

@@ -278,12 +278,5 @@ pub fn pem_to_der(pem: &str) -> Option<Vec<u8>> {
 
 /// Checks a lab directory exists before anything opens it, for a clear error.
 pub fn check_lab(dir: &Path) -> Result<()> {
-    let layout = Layout::new(dir);
-    if !dir.is_dir() {
-        return Err(testca::Error::NoLab(dir.to_path_buf()).into());
-    }
-    if !layout.is_lab() {
-        return Err(testca::Error::NotALab(dir.to_path_buf()).into());
-    }
-    Ok(())
+    Ok(Layout::new(dir).require_lab()?)
 }

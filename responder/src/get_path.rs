@@ -81,8 +81,9 @@ pub fn under_prefix(raw_path: &str, prefix: &str) -> bool {
 mod tests {
     use super::*;
 
-    // Bytes whose base64 holds '+', '/' and padding: 0xfb 0xff 0xbf -> "+/+/", 0xfe -> "/g==".
-    const DER: &[u8] = &[0x30, 0x06, 0xfb, 0xff, 0xbf, 0xfb, 0xff, 0xfe];
+    // Bytes whose base64 holds '+', '/' and padding: after the 3-byte group 30 07 00,
+    // fb ff bf -> "+/+/" twice, then fe -> "/g==".
+    const DER: &[u8] = &[0x30, 0x07, 0x00, 0xfb, 0xff, 0xbf, 0xfb, 0xff, 0xbf, 0xfe];
 
     fn b64() -> String {
         base64::engine::general_purpose::STANDARD.encode(DER)

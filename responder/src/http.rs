@@ -217,7 +217,9 @@ fn send(
                 .iter()
                 .filter_map(|v| v.to_str().ok())
                 .flat_map(|v| v.split(','))
-                .any(|tag| tag.trim() == fresh.etag || tag.trim() == "*");
+                // If-None-Match uses the weak comparison (RFC 9110 §13.1.2): W/"x" matches "x".
+                .map(|tag| tag.trim())
+                .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == fresh.etag);
             if matches {
                 status = StatusCode::NOT_MODIFIED;
             }

@@ -149,12 +149,7 @@ impl Lab {
     /// Opens the lab in `dir`.
     pub async fn open(dir: &Path, store_options: &StoreOptions) -> Result<Lab> {
         let layout = Layout::new(dir);
-        if !dir.exists() {
-            return Err(Error::NoLab(dir.to_path_buf()));
-        }
-        if !dir.is_dir() || !layout.is_lab() {
-            return Err(Error::NotALab(dir.to_path_buf()));
-        }
+        layout.require_lab()?;
         let config = LabConfig::load(&layout.config())?;
         let store = Store::open(&layout.database(), store_options).await?;
         Ok(Lab {
@@ -275,7 +270,15 @@ impl Lab {
             ),
             None => None,
         };
-        let expires_at = expires_at.map(crate::store::truncate);
+        // The database keeps whole seconds: round up, so the fault lasts at least as asked.
+        let expires_at = expires_at.map(|end| {
+            let whole = crate::store::truncate(end);
+            if whole < end {
+                whole + time::Duration::SECOND
+            } else {
+                whole
+            }
+        });
         self.store
             .set_fault(mode, target.as_ref().map(|c| c.id), expires_at)
             .await?;

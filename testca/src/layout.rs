@@ -105,6 +105,17 @@ impl Layout {
         self.config().is_file()
     }
 
+    /// Checks that the directory exists and holds a lab, with the error a person can act on.
+    pub fn require_lab(&self) -> Result<()> {
+        if !self.dir.exists() {
+            return Err(Error::NoLab(self.dir.clone()));
+        }
+        if !self.dir.is_dir() || !self.is_lab() {
+            return Err(Error::NotALab(self.dir.clone()));
+        }
+        Ok(())
+    }
+
     /// Whether the directory is missing, empty, or holds only what `init` makes.
     pub(crate) fn holds_only_lab_entries(&self) -> Result<bool> {
         let entries = match fs::read_dir(&self.dir) {

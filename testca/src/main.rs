@@ -99,8 +99,11 @@ struct InitArgs {
     #[arg(long, default_value = "ecdsa-p256", value_parser = parse_key_alg)]
     key_alg: KeyAlg,
     /// Replace an existing lab (deletes its keys and database).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "if_missing")]
     force: bool,
+    /// Do nothing (and succeed) when the directory already holds a lab: for one-shot init containers.
+    #[arg(long)]
+    if_missing: bool,
 }
 
 #[derive(Args, Debug)]
@@ -253,6 +256,13 @@ async fn run(cli: Cli) -> Result<()> {
         ..StoreOptions::default()
     };
     if let Command::Init(args) = &cli.command {
+        if args.if_missing && testca::layout::Layout::new(&cli.dir).is_lab() {
+            println!(
+                "a lab already exists in {}; leaving it as it is",
+                cli.dir.display()
+            );
+            return Ok(());
+        }
         let options = InitOptions {
             ocsp_url: args.ocsp_url.clone(),
             ca_issuers_base: args.ca_issuers_url.clone(),
