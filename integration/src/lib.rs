@@ -9,7 +9,14 @@
 //!   ports and stopped on drop, bounded child processes, a minimal HTTP client.
 //! * [`ocsp`]: OCSP requests built byte by byte (any version, hash, nonce or
 //!   defect), responses parsed with OpenSSL and with a small DER reader.
+//! * [`clients`]: `stapler check`, `openssl s_client`, `curl --cert-status`
+//!   and `gnutls-cli`, run as a user runs them.
+//! * [`peers`]: nginx and Apache configured for stapling as the seeds say.
+//! * [`scenario`]: the QA scenarios, used by the tests and by `scripts/scenario`.
 #![deny(missing_docs)]
 
+pub mod clients;
 pub mod harness;
 pub mod ocsp;
+pub mod peers;
+pub mod scenario;
