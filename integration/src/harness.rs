@@ -3,10 +3,15 @@
 //! * [`TestLab`]: a lab made by the real `testca init` in a fresh temporary
 //!   directory, whose certificates point at a port picked for it, and
 //!   helpers to run any `testca` subcommand.
-//! * [`Server`]: a real server process (the responder, later the stapler)
+//! * [`Server`]: a real server process (the responder, the stapler)
 //!   started on a known port, awaited until it answers, stopped on drop
 //!   (even when an assertion failed), whose captured log is printed when the
 //!   test panics.
+//! * [`TestLab::start_stapler`], [`TestLab::stapler_check`]: the stapler
+//!   serving a lab's certificates, and its checker.
+//! * [`TlsClient`] and [`https_request`]: an `openssl`-crate TLS client that
+//!   asks for the certificate status, reports the staple, the protocol and
+//!   session resumption, and speaks HTTP/1.1 over TLS.
 //! * [`LabResponder`]: a lab and the responder serving it, on a port found
 //!   free, retried when another process took the port first.
 //! * [`run`]: any child process, bounded in time.
@@ -29,6 +34,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use openssl::nid::Nid;
+use openssl::ssl::{
+    Ssl, SslConnector, SslMethod, SslSession, SslSessionCacheMode, SslStream, SslVersion,
+    StatusType,
+};
+use openssl::x509::X509;
 use tempfile::TempDir;
 
 /// Longest a command run by [`run`] through the lab helpers may take.
@@ -44,7 +55,7 @@ pub const START_ATTEMPTS: usize = 5;
 
 /// Environment variables of the workspace's binaries that must not leak
 /// from whoever runs the tests into the processes the tests start.
-const LEAKY_ENV: [&str; 21] = [
+const LEAKY_ENV: &[&str] = &[
     "OCSPLAB_DIR",
     "OCSPLAB_LOCK_TIMEOUT",
     "OCSPLAB_RESPONDER_LISTEN",
@@ -64,6 +75,28 @@ const LEAKY_ENV: [&str; 21] = [
     "OCSPLAB_READ_TIMEOUT",
     "OCSPLAB_IDLE_TIMEOUT",
     "OCSPLAB_CACHE_ENTRIES",
+    "OCSPLAB_STAPLER_CERT",
+    "OCSPLAB_STAPLER_KEY",
+    "OCSPLAB_STAPLER_LISTEN",
+    "OCSPLAB_STAPLER_ISSUER",
+    "OCSPLAB_STAPLER_RESPONDER",
+    "OCSPLAB_STAPLER_NO_STAPLING",
+    "OCSPLAB_STAPLER_NO_VERIFY",
+    "OCSPLAB_STAPLER_STAPLE_FILE",
+    "OCSPLAB_STAPLER_CACHE_DIR",
+    "OCSPLAB_STAPLER_REVOKED",
+    "OCSPLAB_STAPLER_REQUIRE_STAPLE",
+    "OCSPLAB_STAPLER_REQUIRE_STAPLE_TIMEOUT",
+    "OCSPLAB_STAPLER_STRICT",
+    "OCSPLAB_STAPLER_CONFIG",
+    "OCSPLAB_STAPLER_REFRESH_FRACTION",
+    "OCSPLAB_STAPLER_MIN_REFRESH",
+    "OCSPLAB_STAPLER_MAX_REFRESH",
+    "OCSPLAB_STAPLER_FETCH_TIMEOUT",
+    "OCSPLAB_STAPLER_BACKOFF_MIN",
+    "OCSPLAB_STAPLER_BACKOFF_MAX",
+    "OCSPLAB_STAPLER_CLOCK_SKEW",
+    "OCSPLAB_STAPLER_NONCE",
     "RUST_LOG",
     "NO_COLOR",
 ];
@@ -769,6 +802,119 @@ impl LabResponder {
     }
 }
 
+// ------------------------------------------------------------------ stapler
+
+/// What the stapler prints once it accepts connections on `addr`.
+pub fn stapler_ready_line(addr: SocketAddr) -> String {
+    format!("stapler listening on https://{addr}/")
+}
+
+impl TestLab {
+    /// `stapler --dir LAB` with a clean environment, ready for arguments.
+    pub fn stapler_command(&self) -> Command {
+        let mut cmd = command("stapler");
+        cmd.arg("--dir").arg(&self.dir).env("NO_COLOR", "1");
+        cmd
+    }
+
+    /// Runs `stapler --dir LAB ARGS` to completion, bounded by `timeout`
+    /// (for runs that are expected to end: `--help`, refused settings…).
+    pub fn stapler(&self, args: &[&str], timeout: Duration) -> Output {
+        run(self.stapler_command().args(args), timeout)
+    }
+
+    /// Starts the real `stapler --dir LAB --listen 127.0.0.1:PORT ARGS` on
+    /// `port` and waits until it printed its "stapler listening on" line and
+    /// accepts TCP connections. Its output goes to files under [`tmp`](Self::tmp).
+    pub fn try_start_stapler(&self, port: u16, args: &[&str]) -> Result<Server, StartError> {
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let mut all: Vec<OsString> = vec![
+            "--dir".into(),
+            self.dir.clone().into(),
+            "--listen".into(),
+            addr.to_string().into(),
+        ];
+        all.extend(args.iter().map(OsString::from));
+        Server::start(&ServerSpec {
+            name: "stapler".into(),
+            program: binary("stapler"),
+            args: all,
+            env: Vec::new(),
+            addr,
+            ready_line: Some(stapler_ready_line(addr)),
+            health_path: None,
+            log_dir: self.tmp().join("logs"),
+        })
+    }
+
+    /// [`try_start_stapler`](Self::try_start_stapler) on a free port, starting
+    /// over on another port when another process took it first; panics when
+    /// the stapler does not start.
+    #[track_caller]
+    pub fn start_stapler(&self, args: &[&str]) -> Server {
+        let mut last = None;
+        for _ in 0..START_ATTEMPTS {
+            match self.try_start_stapler(free_port(), args) {
+                Ok(server) => return server,
+                Err(StartError::AddrInUse(log)) => last = Some(log),
+                Err(e) => panic!("the stapler did not start: {e}"),
+            }
+        }
+        panic!(
+            "the stapler found its port in use {START_ATTEMPTS} times; last log:\n{}",
+            last.unwrap_or_default()
+        );
+    }
+
+    /// Runs `stapler check 127.0.0.1:PORT --ca ROOT ARGS`, with
+    /// `--servername localhost` unless `args` name another.
+    pub fn stapler_check(&self, addr: SocketAddr, args: &[&str]) -> Output {
+        let mut cmd = command("stapler");
+        cmd.arg("check")
+            .arg(addr.to_string())
+            .arg("--ca")
+            .arg(self.root_cert());
+        if !args.contains(&"--servername") {
+            cmd.args(["--servername", "localhost"]);
+        }
+        cmd.args(args);
+        run(&mut cmd, COMMAND_TIMEOUT)
+    }
+
+    /// `GET target` over HTTPS from the stapler at `addr` (SNI and host name
+    /// `localhost`, trusting the lab's root).
+    pub fn https_get(&self, addr: SocketAddr, target: &str) -> io::Result<HttpResponse> {
+        https_request(
+            addr,
+            "localhost",
+            &self.root_cert(),
+            "GET",
+            target,
+            &[],
+            &[],
+        )
+    }
+
+    /// `POST target` (empty body) over HTTPS, like [`https_get`](Self::https_get).
+    pub fn https_post(&self, addr: SocketAddr, target: &str) -> io::Result<HttpResponse> {
+        https_request(
+            addr,
+            "localhost",
+            &self.root_cert(),
+            "POST",
+            target,
+            &[],
+            &[],
+        )
+    }
+
+    /// A TLS client of this lab: trusts its root, sends SNI `localhost` and
+    /// asks for the certificate status (see [`TlsClient`]).
+    pub fn tls_client(&self) -> TlsClient {
+        TlsClient::new(&self.root_cert())
+    }
+}
+
 // ------------------------------------------------------------------ HTTP
 
 /// An HTTP response as received.
@@ -814,7 +960,29 @@ pub fn http_request(
     stream.set_read_timeout(Some(HTTP_TIMEOUT))?;
     stream.set_write_timeout(Some(HTTP_TIMEOUT))?;
     stream.set_nodelay(true)?;
-    let mut head = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    exchange(
+        &mut stream,
+        &addr.to_string(),
+        method,
+        target,
+        headers,
+        body,
+        deadline,
+    )
+}
+
+/// Sends one request (`Connection: close`, `Host: host`) on `stream` and
+/// reads the whole response, until `deadline`.
+fn exchange(
+    stream: &mut (impl Read + Write),
+    host: &str,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    deadline: Instant,
+) -> io::Result<HttpResponse> {
+    let mut head = format!("{method} {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -825,6 +993,7 @@ pub fn http_request(
     let mut request = head.into_bytes();
     request.extend_from_slice(body);
     stream.write_all(&request)?;
+    stream.flush()?;
 
     let mut received = Vec::new();
     let mut buf = [0u8; 16 * 1024];
@@ -954,6 +1123,226 @@ fn dechunk(mut rest: &[u8]) -> io::Result<Vec<u8>> {
         }
         body.extend_from_slice(&rest[..size]);
         rest = &rest[size + 2..];
+    }
+}
+
+// ------------------------------------------------------------------ TLS
+
+/// Sends one HTTP/1.1 request over TLS (the `openssl` crate, verifying the
+/// server's chain against `ca` and its name against `servername`, which is
+/// also sent as SNI) and reads the whole response. Bounded by [`HTTP_TIMEOUT`].
+pub fn https_request(
+    addr: SocketAddr,
+    servername: &str,
+    ca: &Path,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> io::Result<HttpResponse> {
+    let deadline = Instant::now() + HTTP_TIMEOUT;
+    let client = TlsClient::new(ca).servername(servername);
+    let mut stream = client.stream(addr)?;
+    exchange(
+        &mut stream,
+        &format!("{servername}:{}", addr.port()),
+        method,
+        target,
+        headers,
+        body,
+        deadline,
+    )
+}
+
+/// A TLS client made with the `openssl` crate, as a browser-like peer of the
+/// stapler: it verifies the chain against a CA file, sends SNI, and asks for
+/// the certificate status (RFC 6066 `status_request`) unless told not to.
+/// Sessions it receives can be offered again ([`TlsClient::resume`]): the
+/// same client (one `SslContext`) must be used for both connections.
+#[derive(Clone)]
+pub struct TlsClient {
+    connector: SslConnector,
+    servername: Option<String>,
+    status_request: bool,
+    session: Option<SslSession>,
+}
+
+impl fmt::Debug for TlsClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsClient")
+            .field("servername", &self.servername)
+            .field("status_request", &self.status_request)
+            .field("resume", &self.session.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What one handshake showed the client.
+pub struct Handshake {
+    /// The stapled OCSP response, if the server sent one.
+    pub staple: Option<Vec<u8>>,
+    /// The negotiated protocol (`TLSv1.3`, `TLSv1.2`).
+    pub version: String,
+    /// Whether the offered session was resumed.
+    pub session_reused: bool,
+    /// The server's certificate (none on a resumed TLS 1.3 session with some libraries).
+    pub peer: Option<X509>,
+    /// The certificates the server sent, leaf first.
+    pub chain: Vec<X509>,
+    /// How long the handshake took (connect excluded).
+    pub elapsed: Duration,
+    /// The session to resume later, read after one request on the connection
+    /// (so that TLS 1.3 session tickets have arrived).
+    pub session: Option<SslSession>,
+}
+
+impl fmt::Debug for Handshake {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handshake")
+            .field("staple", &self.staple.as_ref().map(Vec::len))
+            .field("version", &self.version)
+            .field("session_reused", &self.session_reused)
+            .field("peer", &self.peer_common_name())
+            .field("elapsed", &self.elapsed)
+            .field("session", &self.session.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Handshake {
+    /// The common name of the server's certificate.
+    pub fn peer_common_name(&self) -> Option<String> {
+        let peer = self.peer.as_ref()?;
+        let entry = peer.subject_name().entries_by_nid(Nid::COMMONNAME).next()?;
+        entry.data().to_string().ok()
+    }
+}
+
+impl TlsClient {
+    /// TLS 1.2 and 1.3, trusting the certificates of the PEM file `ca`, SNI
+    /// and host name `localhost`, asking for the certificate status.
+    pub fn new(ca: &Path) -> TlsClient {
+        TlsClient::with_versions(ca, None)
+    }
+
+    /// Like [`new`](Self::new), offering only `version` when given.
+    pub fn with_versions(ca: &Path, version: Option<SslVersion>) -> TlsClient {
+        let mut builder =
+            SslConnector::builder(SslMethod::tls_client()).expect("SslConnector::builder");
+        builder
+            .set_ca_file(ca)
+            .unwrap_or_else(|e| panic!("{}: {e}", ca.display()));
+        if let Some(v) = version {
+            builder.set_min_proto_version(Some(v)).expect("min version");
+            builder.set_max_proto_version(Some(v)).expect("max version");
+        }
+        // Keep client sessions so that they can be offered again.
+        builder.set_session_cache_mode(SslSessionCacheMode::CLIENT);
+        TlsClient {
+            connector: builder.build(),
+            servername: Some("localhost".into()),
+            status_request: true,
+            session: None,
+        }
+    }
+
+    /// Sends `name` as SNI and verifies the certificate for it.
+    pub fn servername(mut self, name: &str) -> TlsClient {
+        self.servername = Some(name.to_string());
+        self
+    }
+
+    /// Sends no SNI (and does not check the certificate's name).
+    pub fn no_sni(mut self) -> TlsClient {
+        self.servername = None;
+        self
+    }
+
+    /// Whether to send `status_request` (default: yes).
+    pub fn status_request(mut self, ask: bool) -> TlsClient {
+        self.status_request = ask;
+        self
+    }
+
+    /// Offers `session` (from an earlier handshake of this client) for resumption.
+    pub fn resume(mut self, session: SslSession) -> TlsClient {
+        self.session = Some(session);
+        self
+    }
+
+    fn ssl(&self) -> io::Result<Ssl> {
+        let mut config = self.connector.configure().map_err(io::Error::other)?;
+        config.set_use_server_name_indication(self.servername.is_some());
+        config.set_verify_hostname(self.servername.is_some());
+        let mut ssl = config
+            .into_ssl(self.servername.as_deref().unwrap_or("localhost"))
+            .map_err(io::Error::other)?;
+        if self.status_request {
+            ssl.set_status_type(StatusType::OCSP)
+                .map_err(io::Error::other)?;
+        }
+        if let Some(session) = &self.session {
+            // SAFETY: the session comes from a connection of this client's own
+            // connector, i.e. of the same SslContext.
+            unsafe { ssl.set_session(session) }.map_err(io::Error::other)?;
+        }
+        Ok(ssl)
+    }
+
+    fn connect(&self, addr: SocketAddr) -> io::Result<(SslStream<TcpStream>, Duration)> {
+        let tcp = TcpStream::connect_timeout(&addr, HTTP_TIMEOUT)?;
+        tcp.set_read_timeout(Some(HTTP_TIMEOUT))?;
+        tcp.set_write_timeout(Some(HTTP_TIMEOUT))?;
+        tcp.set_nodelay(true)?;
+        let ssl = self.ssl()?;
+        let started = Instant::now();
+        let stream = ssl
+            .connect(tcp)
+            .map_err(|e| io::Error::other(format!("TLS handshake with {addr} failed: {e}")))?;
+        Ok((stream, started.elapsed()))
+    }
+
+    /// A verified TLS connection to `addr`, ready for a request.
+    pub fn stream(&self, addr: SocketAddr) -> io::Result<SslStream<TcpStream>> {
+        self.connect(addr).map(|(stream, _)| stream)
+    }
+
+    /// One handshake with `addr`, then one `GET /health` on the connection
+    /// (so that TLS 1.3 session tickets arrive), reporting what the client saw.
+    pub fn handshake(&self, addr: SocketAddr) -> io::Result<Handshake> {
+        let (mut stream, elapsed) = self.connect(addr)?;
+        let ssl = stream.ssl();
+        let staple = ssl.ocsp_status().map(<[u8]>::to_vec);
+        let version = ssl.version_str().to_string();
+        let session_reused = ssl.session_reused();
+        let peer = ssl.peer_certificate();
+        let chain = ssl
+            .peer_cert_chain()
+            .map(|c| c.iter().map(|x| x.to_owned()).collect())
+            .unwrap_or_default();
+        let host = self.servername.clone().unwrap_or_else(|| addr.to_string());
+        // The answer does not matter; the tickets sent before it do.
+        let _ = exchange(
+            &mut stream,
+            &host,
+            "GET",
+            "/health",
+            &[],
+            &[],
+            Instant::now() + HTTP_TIMEOUT,
+        );
+        // OpenSSL makes a session that was not shut down cleanly unresumable.
+        let _ = stream.shutdown();
+        let session = stream.ssl().session().map(|s| s.to_owned());
+        Ok(Handshake {
+            staple,
+            version,
+            session_reused,
+            peer,
+            chain,
+            elapsed,
+            session,
+        })
     }
 }
 

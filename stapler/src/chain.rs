@@ -17,8 +17,8 @@ const ID_PE_TLS_FEATURE: const_oid::ObjectIdentifier =
 /// Why a certificate cannot be served, or cannot be stapled.
 #[derive(Debug, thiserror::Error)]
 pub enum ChainError {
-    /// A file could not be read.
-    #[error("cannot read {path}: {source}")]
+    /// A file could not be read (the cause follows as the error's source).
+    #[error("cannot read {path}")]
     Read {
         /// The file.
         path: PathBuf,

@@ -71,7 +71,8 @@ pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()>) -> an
     let app = Arc::new(App {
         slots: slots.clone(),
         metrics,
-        refresh_wait: options.fetch_timeout + Duration::from_secs(2),
+        // A round under way, then the one asked for.
+        refresh_wait: options.fetch_timeout * 2 + Duration::from_secs(2),
         require_staple: options.require_staple,
     });
     let routes = router(app);

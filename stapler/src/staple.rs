@@ -4,6 +4,7 @@
 //! across restarts, and never stapled once expired.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -70,6 +71,8 @@ pub struct Slot {
     state: Mutex<SlotState>,
     keys: ArcSwap<Keys>,
     wake: Notify,
+    /// Rounds of the background task begun, and (below) finished.
+    begun: AtomicU64,
     rounds: watch::Sender<u64>,
 }
 
@@ -154,6 +157,7 @@ impl Slot {
             state: Mutex::new(SlotState::default()),
             keys: ArcSwap::from_pointee(keys),
             wake: Notify::new(),
+            begun: AtomicU64::new(0),
             rounds: watch::channel(0).0,
             cert,
         });
@@ -202,14 +206,20 @@ impl Slot {
         self.wake.notify_one();
     }
 
-    /// Waits until the background task has finished one more round (bounded).
+    /// Waits until the background task has finished a round begun after
+    /// this call (bounded): a round already under way may have fetched
+    /// before whatever made the caller ask.
     pub async fn refreshed(&self, timeout: Duration) -> bool {
+        if self.disabled.is_some() {
+            // No background task, nothing to wait for.
+            return true;
+        }
         let mut rounds = self.rounds.subscribe();
-        rounds.borrow_and_update();
+        let wanted = self.begun.load(Ordering::SeqCst) + 1;
         self.refresh_now();
-        tokio::time::timeout(timeout, rounds.changed())
+        tokio::time::timeout(timeout, rounds.wait_for(|finished| *finished >= wanted))
             .await
-            .is_ok()
+            .is_ok_and(|r| r.is_ok())
     }
 
     /// One fetch, verify and apply, outside the background task (startup).
@@ -248,6 +258,7 @@ impl Slot {
             self.expire_if_due();
             let now = SystemTime::now();
             if forced || now >= self.lock().next_refresh.unwrap_or(now) {
+                self.begun.fetch_add(1, Ordering::SeqCst);
                 let outcome = self.fetch().await;
                 self.apply(outcome);
                 self.rounds.send_modify(|n| *n += 1);
@@ -330,7 +341,9 @@ impl Slot {
                             }
                         }
                     }
-                    if source == StapleSource::Fetched && state.staple.is_some() {
+                    // A revoked response is kept too (even with --revoked drop, which
+                    // ignores it at the next start): the good one before it must not come back.
+                    if source == StapleSource::Fetched {
                         self.persist(&verified.der);
                     }
                 }
