@@ -182,7 +182,7 @@ pub fn curl_cert_status(addr: SocketAddr, servername: &str, ca: &Path) -> Observ
         status: None,
         accepted: out.code == Some(0),
         exit: out.code,
-        detail: out.stderr.lines().last().unwrap_or("ok").trim().to_string(),
+        detail: out.stderr.lines().next().unwrap_or("ok").trim().to_string(),
         output: out.combined(),
     }
 }

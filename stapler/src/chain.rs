@@ -153,6 +153,22 @@ impl ServedCert {
             .unwrap_or_else(|| self.cert_path.display().to_string())
     }
 
+    /// Whether the leaf is outside its validity period at `now`: `Some("expired
+    /// at …")` or `Some("not valid before …")`.
+    pub fn validity_problem(&self, now: &openssl::asn1::Asn1TimeRef) -> Option<String> {
+        use std::cmp::Ordering;
+        if self.leaf.not_after().compare(now).ok()? == Ordering::Less {
+            return Some(format!("has expired (notAfter {})", self.leaf.not_after()));
+        }
+        if self.leaf.not_before().compare(now).ok()? == Ordering::Greater {
+            return Some(format!(
+                "is not yet valid (notBefore {})",
+                self.leaf.not_before()
+            ));
+        }
+        None
+    }
+
     /// The leaf's serial, upper-case hex.
     pub fn serial_hex(&self) -> String {
         self.leaf
@@ -172,12 +188,12 @@ impl ServedCert {
             .cloned()
     }
 
-    /// The issuer from the chain, else from the issuer file, else from the
-    /// CA Issuers URL (fetched with `timeout`).
+    /// The issuer from the chain, else from the issuer file, else (when
+    /// `fetch` allows) from the CA Issuers URL, fetched with `timeout`.
     pub async fn find_issuer(
         &self,
         issuer_file: &[X509],
-        timeout: Duration,
+        fetch: Option<Duration>,
     ) -> Option<(X509, IssuerSource)> {
         if let Some(issuer) = self.issuer_among(&self.intermediates) {
             return Some((issuer, IssuerSource::Chain));
@@ -185,6 +201,7 @@ impl ServedCert {
         if let Some(issuer) = self.issuer_among(issuer_file) {
             return Some((issuer, IssuerSource::IssuerFile));
         }
+        let timeout = fetch?;
         let url = self.ca_issuers_url.as_ref()?;
         let fetched = crate::fetch::fetch_certificates(url, timeout).await.ok()?;
         self.issuer_among(&fetched)

@@ -236,9 +236,7 @@ fn run(args: &CheckArgs, out: &mut String) -> Result<Verdict, String> {
         .find(|c| c.issued(&leaf) == X509VerifyResult::OK)
         .cloned();
     let staple_result = staple.as_ref().map(|der| match &issuer {
-        None => Err(Problem::Signature(
-            "the issuer certificate is neither in the chain nor in --ca".into(),
-        )),
+        None => Err(Problem::NoIssuer),
         Some(issuer) => verify(
             der,
             &Expectation {
@@ -319,7 +317,7 @@ fn run(args: &CheckArgs, out: &mut String) -> Result<Verdict, String> {
             let _ = writeln!(
                 out,
                 "verdict:     REJECT: the staple must not be trusted; fix: {}",
-                problem.remedy()
+                server_remedy(problem)
             );
             return Ok(if chain_result.is_err() {
                 Verdict::BadCertificate
@@ -334,6 +332,18 @@ fn run(args: &CheckArgs, out: &mut String) -> Result<Verdict, String> {
         chain_result.err().unwrap_or_default()
     );
     Ok(verdict)
+}
+
+/// The fix for a bad staple, from the point of view of the server that sent it.
+fn server_remedy(problem: &Problem) -> &'static str {
+    match problem {
+        Problem::Expired => {
+            "the server staples a response past its nextUpdate: it must fetch a fresh one before then \
+             (Apache: lower SSLStaplingStandardCacheTimeout)"
+        }
+        Problem::NotYetValid => "the server's or the responder's clock is ahead",
+        other => other.remedy(),
+    }
 }
 
 fn verify_chain(

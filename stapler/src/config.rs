@@ -58,6 +58,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE", env = "OCSPLAB_STAPLER_ISSUER")]
     pub issuer: Option<PathBuf>,
 
+    /// Do not download a missing issuer from the certificate's AIA CA Issuers URL
+    /// (nginx and Apache never do; without it, an incomplete chain means no staple).
+    #[arg(long, env = "OCSPLAB_STAPLER_NO_FETCH_ISSUER")]
+    pub no_fetch_issuer: bool,
+
     /// OCSP responder URL used instead of the certificate's AIA URL
     /// (nginx ssl_stapling_responder, Apache SSLStaplingForceURL).
     #[arg(long, value_name = "URL", env = "OCSPLAB_STAPLER_RESPONDER")]
@@ -160,6 +165,7 @@ struct FileConfig {
     dir: Option<PathBuf>,
     issuer: Option<PathBuf>,
     responder: Option<String>,
+    fetch_issuer: Option<bool>,
     stapling: Option<bool>,
     verify: Option<bool>,
     staple_file: Option<PathBuf>,
@@ -299,6 +305,11 @@ impl ServeArgs {
                 && unset("no_verify")
             {
                 self.no_verify = !on;
+            }
+            if let Some(on) = file.fetch_issuer
+                && unset("no_fetch_issuer")
+            {
+                self.no_fetch_issuer = !on;
             }
             file_certs = file.certificate;
         }

@@ -75,6 +75,37 @@ pub async fn post(
     request: &PreparedRequest,
     timeout: Duration,
 ) -> Result<Vec<u8>, FetchError> {
+    let send = |client: reqwest::Client| {
+        client
+            .post(url)
+            .header("Content-Type", responder::http::OCSP_REQUEST)
+            .body(request.der.clone())
+            .send()
+    };
+    exchange(url, timeout, send).await
+}
+
+/// Fetches certificates (DER or PEM) from a CA Issuers URL.
+pub async fn fetch_certificates(url: &str, timeout: Duration) -> Result<Vec<X509>, FetchError> {
+    let body = exchange(url, timeout, |client| client.get(url).send()).await?;
+    if let Ok(cert) = X509::from_der(&body) {
+        return Ok(vec![cert]);
+    }
+    X509::stack_from_pem(&body).map_err(|_| FetchError::Http {
+        url: url.to_string(),
+        reason: "neither a DER nor a PEM certificate".into(),
+    })
+}
+
+/// One HTTP exchange with `url`, bounded by `timeout`: the body of a 2xx answer.
+async fn exchange<F>(
+    url: &str,
+    timeout: Duration,
+    send: impl FnOnce(reqwest::Client) -> F,
+) -> Result<Vec<u8>, FetchError>
+where
+    F: std::future::Future<Output = reqwest::Result<reqwest::Response>>,
+{
     let http = |reason: String| FetchError::Http {
         url: url.to_string(),
         reason,
@@ -84,44 +115,12 @@ pub async fn post(
         .no_proxy()
         .build()
         .map_err(|e| http(e.to_string()))?;
-    let response = client
-        .post(url)
-        .header("Content-Type", responder::http::OCSP_REQUEST)
-        .body(request.der.clone())
-        .send()
-        .await
-        .map_err(|e| http(describe(&e)))?;
+    let response = send(client).await.map_err(|e| http(describe(&e)))?;
     let status = response.status();
     if !status.is_success() {
         return Err(http(format!("HTTP {status}")));
     }
     read_body(response).await.map_err(http)
-}
-
-/// Fetches certificates (DER or PEM) from a CA Issuers URL.
-pub async fn fetch_certificates(url: &str, timeout: Duration) -> Result<Vec<X509>, FetchError> {
-    let http = |reason: String| FetchError::Http {
-        url: url.to_string(),
-        reason,
-    };
-    let client = reqwest::Client::builder()
-        .timeout(timeout)
-        .no_proxy()
-        .build()
-        .map_err(|e| http(e.to_string()))?;
-    let response = client
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| http(describe(&e)))?;
-    if !response.status().is_success() {
-        return Err(http(format!("HTTP {}", response.status())));
-    }
-    let body = read_body(response).await.map_err(http)?;
-    if let Ok(cert) = X509::from_der(&body) {
-        return Ok(vec![cert]);
-    }
-    X509::stack_from_pem(&body).map_err(|_| http("neither a DER nor a PEM certificate".into()))
 }
 
 async fn read_body(response: reqwest::Response) -> Result<Vec<u8>, String> {

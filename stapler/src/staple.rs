@@ -103,12 +103,32 @@ impl Slot {
         let stapling = settings.stapling();
         // The issuer is needed to ask the responder, and to verify any response.
         let needs_issuer = stapling && (config.staple_file.is_none() || settings.verify());
+        let fetch_issuer =
+            (!settings.options.no_fetch_issuer).then_some(settings.options.fetch_timeout);
         let issuer = if needs_issuer {
-            cert.find_issuer(&trusted, settings.options.fetch_timeout)
-                .await
+            cert.find_issuer(&trusted, fetch_issuer).await
         } else {
             None
         };
+        if let (Some((_, IssuerSource::CaIssuersUrl)), Some(url)) = (&issuer, &cert.ca_issuers_url)
+        {
+            warn!(
+                certificate = %name,
+                "the chain in {} lacks the issuer certificate: fetched it from {url} (AIA CA Issuers) to staple, \
+                 but clients that do not fetch it themselves cannot build the chain; append the issuer to {}",
+                config.cert.display(),
+                config.cert.display()
+            );
+        }
+        let now =
+            openssl::asn1::Asn1Time::days_from_now(0).map_err(|e| anyhow::anyhow!("clock: {e}"))?;
+        if let Some(problem) = cert.validity_problem(&now) {
+            error!(
+                certificate = %name,
+                "the certificate in {} {problem}: clients will reject it whatever the staple says; renew it",
+                config.cert.display()
+            );
+        }
         let mut disabled = None;
         if !stapling {
             disabled = Some("stapling is off (--no-stapling)".to_string());
@@ -117,9 +137,13 @@ impl Slot {
                 Some(path) => format!(", nor does {}", path.display()),
                 None => String::new(),
             };
-            let aia_part = match &cert.ca_issuers_url {
-                Some(url) => format!(", and {url} (AIA CA Issuers) did not provide it"),
-                None => String::new(),
+            let aia_part = match (&cert.ca_issuers_url, fetch_issuer) {
+                (Some(url), Some(_)) => format!(", and {url} (AIA CA Issuers) did not provide it"),
+                (Some(_), None) => {
+                    ", and fetching it from the AIA CA Issuers URL is off (--no-fetch-issuer)"
+                        .into()
+                }
+                (None, _) => String::new(),
             };
             disabled = Some(format!(
                 "{name} ({}): cannot retrieve the issuer certificate (cf. Apache AH02217 \"Can't retrieve issuer certificate!\", \
@@ -350,7 +374,18 @@ impl Slot {
                 Err(why) => {
                     result_label = "refused";
                     state.failures = state.failures.saturating_add(1);
-                    state.next_refresh = Some(now + self.backoff(state.failures));
+                    let mut retry = now + self.backoff(state.failures);
+                    // Retry before the staple held expires, whatever the backoff says.
+                    if let Some((held, _)) =
+                        state.staple.as_ref().filter(|(v, _)| v.is_current(now))
+                    {
+                        let left = held
+                            .next_update
+                            .duration_since(now)
+                            .unwrap_or(Duration::ZERO);
+                        retry = retry.min(now + (left / 2).max(Duration::from_secs(1)));
+                    }
+                    state.next_refresh = Some(retry);
                     let kept = state.staple.as_ref().filter(|(v, _)| v.is_current(now));
                     match kept {
                         Some((v, _)) => {
@@ -528,6 +563,12 @@ impl Slot {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Why clients reject the certificate itself right now (expired, not yet valid), if they do.
+    pub fn certificate_problem(&self) -> Option<String> {
+        let now = openssl::asn1::Asn1Time::days_from_now(0).ok()?;
+        self.cert.validity_problem(&now)
+    }
+
     /// The certificate's state, for the status page and `/status.json`.
     pub fn status(&self) -> CertificateStatus {
         let now = SystemTime::now();
@@ -574,6 +615,7 @@ impl Slot {
                 },
             }),
             must_staple: self.cert.must_staple,
+            certificate_problem: self.certificate_problem(),
             stapling: self.disabled.is_none(),
             disabled_reason: self.disabled.clone(),
             verify: self.settings.verify(),
@@ -605,6 +647,8 @@ pub struct CertificateStatus {
     pub issuer: Option<IssuerStatus>,
     /// TLS Feature status_request.
     pub must_staple: bool,
+    /// Why clients reject the certificate itself (expired, not yet valid), if they do.
+    pub certificate_problem: Option<String>,
     /// Whether stapling is possible for it.
     pub stapling: bool,
     /// Why not, if not.

@@ -79,6 +79,8 @@ pub enum Problem {
     Expired,
     /// A nonce was sent and the response does not echo it.
     NonceMismatch,
+    /// The issuer of the certificate is unknown, so nothing can be verified.
+    NoIssuer,
 }
 
 impl Problem {
@@ -96,6 +98,7 @@ impl Problem {
             Problem::NotYetValid => "not-yet-valid",
             Problem::Expired => "expired",
             Problem::NonceMismatch => "nonce-mismatch",
+            Problem::NoIssuer => "no-issuer",
         }
     }
 
@@ -121,6 +124,9 @@ impl Problem {
                 "the responder's clock or its response validity settings are wrong"
             }
             Problem::NonceMismatch => "the responder does not echo nonces; retry without one",
+            Problem::NoIssuer => {
+                "serve the full chain (leaf, then intermediates), or give the issuer as a trusted certificate"
+            }
         }
     }
 }
@@ -146,6 +152,9 @@ impl fmt::Display for Problem {
             Problem::NotYetValid => f.write_str("the response's thisUpdate is in the future"),
             Problem::Expired => f.write_str("the response has expired (nextUpdate has passed)"),
             Problem::NonceMismatch => f.write_str("the response does not echo the request's nonce"),
+            Problem::NoIssuer => f.write_str(
+                "the certificate's issuer is in neither the chain nor the trusted certificates",
+            ),
         }
     }
 }

@@ -55,7 +55,7 @@ async fn status_json(State(app): State<Arc<App>>) -> Json<Vec<CertificateStatus>
 /// 200 when ready; 503 while a must-staple certificate (or, with
 /// `--require-staple`, any certificate) has no valid staple.
 async fn health(State(app): State<Arc<App>>) -> Response {
-    let missing: Vec<String> = app
+    let mut missing: Vec<String> = app
         .slots
         .iter()
         .filter(|slot| (slot.cert.must_staple || app.require_staple) && !slot.has_valid_staple())
@@ -67,6 +67,10 @@ async fn health(State(app): State<Arc<App>>) -> Response {
             }
         })
         .collect();
+    missing.extend(app.slots.iter().filter_map(|slot| {
+        slot.certificate_problem()
+            .map(|p| format!("certificate {} {p}", slot.name))
+    }));
     if missing.is_empty() {
         (StatusCode::OK, "ok\n").into_response()
     } else {
