@@ -11,7 +11,7 @@ use testca::cert_id::{HashAlg, IssuerKeyMaterial};
 use testca::faults::{Fault, FaultMode};
 use testca::key_alg::load_key_pem;
 use testca::layout::{Layout, read_text};
-use testca::store::{IssuerId, Store};
+use testca::store::{IssuerId, RevocationStatus, Store};
 use testca::{CaName, Serial};
 use time::OffsetDateTime;
 
@@ -73,6 +73,30 @@ pub struct Directory {
     issuers: Vec<IssuerEntry>,
     by_hashes: HashMap<(HashAlg, Vec<u8>, Vec<u8>), usize>,
     faults: Vec<Fault>,
+    /// Statuses read from the database at this generation. A new generation
+    /// gets a new, empty directory: nothing read before a change outlives it.
+    statuses: StatusCache,
+}
+
+/// Revocation states already read, by issuer and serial (`None`: never issued).
+pub struct StatusCache(quick_cache::sync::Cache<(IssuerId, Serial), Option<RevocationStatus>>);
+
+impl StatusCache {
+    fn new(capacity: usize) -> Self {
+        StatusCache(quick_cache::sync::Cache::new(capacity.max(1)))
+    }
+}
+
+impl Default for StatusCache {
+    fn default() -> Self {
+        StatusCache::new(1)
+    }
+}
+
+impl std::fmt::Debug for StatusCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StatusCache({} entries)", self.0.len())
+    }
 }
 
 /// Signing material given on the command line (--signer-cert, --signer-key).
@@ -139,6 +163,7 @@ impl Directory {
             issuers,
             by_hashes,
             faults: store.faults().await?,
+            statuses: StatusCache::new(config.cache_entries),
         })
     }
 
@@ -150,6 +175,23 @@ impl Directory {
             cert_id.issuer_key_hash.clone(),
         );
         self.by_hashes.get(&key).map(|&i| &self.issuers[i])
+    }
+
+    /// The revocation state of a serial of an issuer at this generation:
+    /// from memory when it was read before, else from the database.
+    pub async fn status(
+        &self,
+        store: &Store,
+        issuer: IssuerId,
+        serial: Serial,
+    ) -> Result<Option<RevocationStatus>> {
+        let key = (issuer, serial);
+        if let Some(known) = self.statuses.0.get(&key) {
+            return Ok(known);
+        }
+        let status = store.status(issuer, &key.1).await?;
+        self.statuses.0.insert(key, status);
+        Ok(status)
     }
 
     /// The issuer with a short name.

@@ -199,19 +199,9 @@ fn send(
                 "max-age=0, no-cache".to_string()
             };
             insert(&mut headers, header::CACHE_CONTROL, &cache_control);
-            insert(
-                &mut headers,
-                header::LAST_MODIFIED,
-                &httpdate::fmt_http_date(fresh.this_update),
-            );
-            if let Some(next) = fresh.next_update {
-                insert(
-                    &mut headers,
-                    header::EXPIRES,
-                    &httpdate::fmt_http_date(next),
-                );
+            for (name, value) in &fresh.fixed_headers {
+                headers.insert(name.clone(), value.clone());
             }
-            insert(&mut headers, header::ETAG, &fresh.etag);
             let matches = request_headers
                 .get_all(header::IF_NONE_MATCH)
                 .iter()

@@ -194,6 +194,13 @@ impl<K: SigningKey> ResponderSigner<K> {
         })
     }
 
+    /// Whether one signature takes tens of microseconds (ECDSA P-256, Ed25519)
+    /// rather than hundreds (RSA, ECDSA P-384 with ring).
+    pub fn is_fast(&self) -> bool {
+        let alg = self.signer.key().algorithm();
+        alg == &rcgen::PKCS_ECDSA_P256_SHA256 || alg == &rcgen::PKCS_ED25519
+    }
+
     /// The wrapped signer.
     pub fn signer(&self) -> &RcgenSigner<K> {
         &self.signer

@@ -22,6 +22,7 @@ use crate::config::{CertConfig, RevokedPolicy, Settings};
 use crate::fetch::{build_request, post};
 use crate::metrics::{CertLabel, FetchLabels, Metrics};
 use crate::verify::{CertState, Expectation, Problem, Verified, verify};
+use prometheus_client::metrics::counter::Counter;
 
 /// Where the held staple came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -71,6 +72,8 @@ pub struct Slot {
     state: Mutex<SlotState>,
     keys: ArcSwap<Keys>,
     wake: Notify,
+    /// Handshake counters, with and without a staple (made once: a handshake only bumps an atomic).
+    selections: (Counter, Counter),
     /// Rounds of the background task begun, and (below) finished.
     begun: AtomicU64,
     rounds: watch::Sender<u64>,
@@ -168,6 +171,10 @@ impl Slot {
             expires: None,
         };
         let problem = disabled.clone().map(SetupProblem);
+        let selections = (
+            selection_counter(&metrics, &name, "stapled"),
+            selection_counter(&metrics, &name, "no-staple"),
+        );
         let slot = Arc::new(Slot {
             name,
             issuer,
@@ -181,6 +188,7 @@ impl Slot {
             state: Mutex::new(SlotState::default()),
             keys: ArcSwap::from_pointee(keys),
             wake: Notify::new(),
+            selections,
             begun: AtomicU64::new(0),
             rounds: watch::channel(0).0,
             cert,
@@ -196,13 +204,12 @@ impl Slot {
     pub fn certified_key(&self) -> Arc<CertifiedKey> {
         let keys = self.keys.load();
         let stapled = keys.expires.is_some_and(|end| SystemTime::now() < end);
-        self.metrics
-            .handshakes
-            .get_or_create(&FetchLabels {
-                certificate: self.name.clone(),
-                result: if stapled { "stapled" } else { "no-staple" }.into(),
-            })
-            .inc();
+        let (with, without) = &self.selections;
+        if stapled {
+            with.inc()
+        } else {
+            without.inc()
+        };
         if stapled {
             keys.stapled.clone()
         } else {
@@ -699,6 +706,16 @@ pub struct StapleStatus {
     pub source: StapleSource,
     /// Size in bytes.
     pub bytes: usize,
+}
+
+fn selection_counter(metrics: &Metrics, name: &str, result: &str) -> Counter {
+    metrics
+        .handshakes
+        .get_or_create(&FetchLabels {
+            certificate: name.to_string(),
+            result: result.to_string(),
+        })
+        .clone()
 }
 
 /// RFC 3339 text of a time, to the second.
