@@ -7,9 +7,11 @@
 #![deny(missing_docs)]
 
 pub mod authority;
+pub mod bulk;
 pub mod cert_id;
 pub mod config;
 pub mod error;
+pub mod export;
 pub mod extensions;
 pub mod faults;
 pub mod key_alg;

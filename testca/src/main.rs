@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
+use testca::bulk::{BulkOptions, issue_bulk};
+use testca::export::{ExportFormat, OPENSSL_INDEX_ATTR, export};
 use testca::faults::FaultMode;
 use testca::lab::parse_time;
 use testca::layout::{DEFAULT_LAB_DIR, LAB_DIR_ENV};
@@ -38,6 +40,12 @@ enum Command {
     Init(InitArgs),
     /// Issue a TLS server certificate and print its serial.
     Issue(IssueArgs),
+    /// Issue many certificates at once for load tests: real certificates with random serials,
+    /// recorded in the database only (no files, keys dropped) unless --files.
+    IssueBulk(IssueBulkArgs),
+    /// Export certificates and their status: an OpenSSL CA index.txt (for `openssl ocsp -index`)
+    /// or JSON lines.
+    Export(ExportArgs),
     /// Re-issue a CA's delegated OCSP signer, optionally with a defect; the responder signs with the newest.
     Signer(SignerArgs),
     /// Revoke a certificate.
@@ -138,6 +146,45 @@ struct IssueArgs {
 }
 
 #[derive(Args, Debug)]
+struct IssueBulkArgs {
+    /// How many certificates.
+    #[arg(value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    count: u64,
+    /// Fraction of them to revoke (0 to 1), at random times since issuance with common reasons.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_fraction)]
+    revoked_fraction: f64,
+    /// Names are PREFIX-0001, PREFIX-0002… (also their DNS names).
+    #[arg(long, default_value = "bulk")]
+    prefix: String,
+    /// Days of validity (at most 36500).
+    #[arg(long, default_value_t = testca::authority::DEFAULT_LEAF_DAYS,
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(testca::authority::MAX_DAYS)))]
+    days: u32,
+    /// CA that issues them.
+    #[arg(long, default_value = "intermediate", value_parser = parse_ca)]
+    issuer: CaName,
+    /// Write each certificate's files under certs/NAME/ like `testca issue` (one at a time, slower).
+    #[arg(long)]
+    files: bool,
+    /// Threads generating certificates [default: the number of CPUs].
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+#[derive(Args, Debug)]
+struct ExportArgs {
+    /// openssl-index: OpenSSL CA index.txt of one issuer; jsonl: one JSON object per certificate.
+    #[arg(long, value_parser = parse_export_format)]
+    format: ExportFormat,
+    /// Only the certificates this CA issued [default: intermediate for openssl-index, every CA for jsonl].
+    #[arg(long, value_parser = parse_ca)]
+    issuer: Option<CaName>,
+    /// Write to FILE (atomically; with openssl-index also FILE.attr, `unique_subject = no`) [default: standard output].
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
 struct SignerArgs {
     /// CA whose delegated signer is re-issued.
     #[arg(long, default_value = "intermediate", value_parser = parse_ca)]
@@ -208,6 +255,44 @@ struct ShowArgs {
     json: bool,
 }
 
+/// Writes an export next to `path`, then renames it into place; with an
+/// OpenSSL index, also `path.attr`.
+async fn export_to_file(
+    lab: &Lab,
+    format: ExportFormat,
+    issuer: Option<testca::store::IssuerId>,
+    path: &std::path::Path,
+) -> Result<testca::export::ExportSummary> {
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".export-")
+        .tempfile_in(&dir)
+        .map_err(|e| anyhow::anyhow!("cannot create a file in {}: {e}", dir.display()))?;
+    let summary = {
+        let mut out = std::io::BufWriter::new(tmp.as_file_mut());
+        let summary = export(lab.store(), format, issuer, &mut out, path).await?;
+        out.flush()?;
+        summary
+    };
+    tmp.persist(path)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {}", path.display(), e.error))?;
+    if format == ExportFormat::OpensslIndex {
+        let mut attr = path.as_os_str().to_owned();
+        attr.push(".attr");
+        std::fs::write(&attr, OPENSSL_INDEX_ATTR).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot write {}: {e}",
+                std::path::Path::new(&attr).display()
+            )
+        })?;
+    }
+    Ok(summary)
+}
+
 fn parse_key_alg(text: &str) -> Result<KeyAlg, String> {
     text.parse().map_err(|e: testca::Error| e.to_string())
 }
@@ -222,6 +307,19 @@ fn parse_serial(text: &str) -> Result<Serial, String> {
 
 fn parse_reason(text: &str) -> Result<RevocationReason, String> {
     text.parse().map_err(|e: testca::Error| e.to_string())
+}
+
+fn parse_export_format(text: &str) -> Result<ExportFormat, String> {
+    text.parse().map_err(|e: testca::Error| e.to_string())
+}
+
+fn parse_fraction(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
+        _ => Err(format!(
+            "'{text}' is not a fraction between 0 and 1, e.g. 0.1"
+        )),
+    }
 }
 
 fn parse_fault(text: &str) -> Result<FaultMode, String> {
@@ -318,6 +416,85 @@ async fn command(lab: &Lab, command: Command) -> Result<()> {
                 lab.layout().leaf_dir(&cert.name).display()
             );
             println!("{}", cert.serial);
+        }
+        Command::IssueBulk(args) => {
+            let options = BulkOptions {
+                count: args.count,
+                revoked_fraction: args.revoked_fraction,
+                prefix: args.prefix,
+                issuer: args.issuer,
+                days: args.days,
+                files: args.files,
+                threads: args
+                    .threads
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)),
+            };
+            let started = std::time::Instant::now();
+            let mut last_tenth = 0;
+            let report = issue_bulk(lab, &options, &mut |done, total| {
+                let tenth = done * 10 / total;
+                if tenth > last_tenth {
+                    last_tenth = tenth;
+                    eprintln!("issued {done}/{total}");
+                }
+            })
+            .await?;
+            println!(
+                "issued {} certificates ({} to {}), {} revoked, in {:.1} s",
+                report.issued,
+                report.first,
+                report.last,
+                report.revoked,
+                started.elapsed().as_secs_f64()
+            );
+        }
+        Command::Export(args) => {
+            let issuer = match (args.issuer, args.format) {
+                (Some(ca), _) => Some(ca),
+                (None, ExportFormat::OpensslIndex) => Some(CaName::Intermediate),
+                (None, ExportFormat::Jsonl) => None,
+            };
+            let issuer_id = match issuer {
+                Some(ca) => Some(
+                    lab.store()
+                        .issuer_by_name(ca.name())
+                        .await?
+                        .ok_or_else(|| anyhow::anyhow!("the {ca} CA is not recorded in this lab"))?
+                        .id,
+                ),
+                None => None,
+            };
+            let summary = match &args.out {
+                None => {
+                    let stdout = std::io::stdout();
+                    let mut out = std::io::BufWriter::new(stdout.lock());
+                    export(
+                        lab.store(),
+                        args.format,
+                        issuer_id,
+                        &mut out,
+                        std::path::Path::new("standard output"),
+                    )
+                    .await?
+                }
+                Some(path) => export_to_file(lab, args.format, issuer_id, path).await?,
+            };
+            if summary.reasons_dropped > 0 {
+                eprintln!(
+                    "warning: {} revoked certificate(s) have a reason OpenSSL's index cannot name \
+                     (privilegeWithdrawn, aACompromise); written without a reason",
+                    summary.reasons_dropped
+                );
+            }
+            eprintln!(
+                "exported {} certificate(s), {} revoked{}",
+                summary.certificates,
+                summary.revoked,
+                args.out
+                    .as_ref()
+                    .map(|p| format!(", to {}", p.display()))
+                    .unwrap_or_default()
+            );
         }
         Command::Signer(args) => {
             let defects = SignerDefects {

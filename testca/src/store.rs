@@ -163,6 +163,15 @@ pub struct NewCertificate<'a> {
     pub der: &'a [u8],
 }
 
+/// A certificate to record together with its revocation state, for bulk loads.
+#[derive(Clone, Debug)]
+pub struct BulkCertificate<'a> {
+    /// The certificate.
+    pub cert: NewCertificate<'a>,
+    /// When and why it is revoked; `None` for a good certificate.
+    pub revoked: Option<(OffsetDateTime, Option<RevocationReason>)>,
+}
+
 /// A delegated signer as the responder needs it.
 #[derive(Clone, Debug)]
 pub struct SignerRecord {
@@ -421,6 +430,49 @@ impl Store {
         Ok(id)
     }
 
+    /// Records many certificates, each with its revocation state, in one
+    /// transaction: all of them or none. Fails, recording nothing, when a
+    /// name is already taken or a serial already recorded for its issuer.
+    pub async fn add_certificates(&self, certs: &[BulkCertificate<'_>]) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let created_at = unix_now();
+        for bulk in certs {
+            let cert = &bulk.cert;
+            let (revoked_at, reason) = match bulk.revoked {
+                Some((at, reason)) => (
+                    Some(at.unix_timestamp()),
+                    reason.map(|r| i64::from(r.code())),
+                ),
+                None => (None, None),
+            };
+            let id: Option<i64> = sqlx::query_scalar(
+                "INSERT INTO certificates (issuer_id, serial, name, kind, subject, not_before, not_after, der, created_at, revoked_at, reason) \
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 \
+                 WHERE NOT EXISTS (SELECT 1 FROM certificates WHERE name = $3) \
+                 RETURNING id",
+            )
+            .bind(cert.issuer_id.0)
+            .bind(cert.serial.to_hex())
+            .bind(cert.name)
+            .bind(cert.kind.name())
+            .bind(cert.subject)
+            .bind(cert.not_before.unix_timestamp())
+            .bind(cert.not_after.unix_timestamp())
+            .bind(cert.der)
+            .bind(created_at)
+            .bind(revoked_at)
+            .bind(reason)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(self.err())?;
+            if id.is_none() {
+                return Err(Error::NameTaken(cert.name.to_string()));
+            }
+        }
+        bump_generation(&mut tx).await.map_err(self.err())?;
+        self.commit(tx).await
+    }
+
     /// Records a delegated OCSP signer: its certificate and its key, in one transaction.
     pub async fn add_signer(
         &self,
@@ -471,6 +523,25 @@ impl Store {
             .fetch_all(&self.pool)
             .await
             .map_err(self.err())?;
+        rows.iter().map(|row| self.cert_from_row(row)).collect()
+    }
+
+    /// Up to `limit` certificates in row order, after the row `after` (from
+    /// the start when `None`): pages through every certificate without
+    /// holding them all in memory. The last record's id is the next `after`.
+    pub async fn certificates_after(
+        &self,
+        after: Option<CertificateId>,
+        limit: u32,
+    ) -> Result<Vec<CertRecord>> {
+        let rows = sqlx::query(select_certificates!(
+            "WHERE c.id > $1 ORDER BY c.id LIMIT $2"
+        ))
+        .bind(after.map_or(0, |id| id.0))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err())?;
         rows.iter().map(|row| self.cert_from_row(row)).collect()
     }
 
