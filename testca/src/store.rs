@@ -419,7 +419,7 @@ impl Store {
         replace: bool,
     ) -> Result<CertificateId> {
         let mut tx = self.begin().await?;
-        let id = insert_certificate(&mut tx, cert, replace)
+        let id = insert_certificate(&mut tx, cert, None, replace)
             .await
             .map_err(self.err())?;
         let Some(id) = id else {
@@ -435,36 +435,11 @@ impl Store {
     /// name is already taken or a serial already recorded for its issuer.
     pub async fn add_certificates(&self, certs: &[BulkCertificate<'_>]) -> Result<()> {
         let mut tx = self.begin().await?;
-        let created_at = unix_now();
         for bulk in certs {
             let cert = &bulk.cert;
-            let (revoked_at, reason) = match bulk.revoked {
-                Some((at, reason)) => (
-                    Some(at.unix_timestamp()),
-                    reason.map(|r| i64::from(r.code())),
-                ),
-                None => (None, None),
-            };
-            let id: Option<i64> = sqlx::query_scalar(
-                "INSERT INTO certificates (issuer_id, serial, name, kind, subject, not_before, not_after, der, created_at, revoked_at, reason) \
-                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 \
-                 WHERE NOT EXISTS (SELECT 1 FROM certificates WHERE name = $3) \
-                 RETURNING id",
-            )
-            .bind(cert.issuer_id.0)
-            .bind(cert.serial.to_hex())
-            .bind(cert.name)
-            .bind(cert.kind.name())
-            .bind(cert.subject)
-            .bind(cert.not_before.unix_timestamp())
-            .bind(cert.not_after.unix_timestamp())
-            .bind(cert.der)
-            .bind(created_at)
-            .bind(revoked_at)
-            .bind(reason)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(self.err())?;
+            let id = insert_certificate(&mut tx, cert, bulk.revoked, false)
+                .await
+                .map_err(self.err())?;
             if id.is_none() {
                 return Err(Error::NameTaken(cert.name.to_string()));
             }
@@ -480,7 +455,7 @@ impl Store {
         key_pem: &str,
     ) -> Result<CertificateId> {
         let mut tx = self.begin().await?;
-        let Some(id) = insert_certificate(&mut tx, cert, true)
+        let Some(id) = insert_certificate(&mut tx, cert, None, true)
             .await
             .map_err(self.err())?
         else {
@@ -819,15 +794,25 @@ impl ChangeProbe {
     }
 }
 
+/// Inserts a certificate (already revoked when `revoked` says so). Unless
+/// `replace`, a name already taken leaves it out and gives `None`.
 async fn insert_certificate(
     tx: &mut Transaction<'static, Sqlite>,
     cert: &NewCertificate<'_>,
+    revoked: Option<(OffsetDateTime, Option<RevocationReason>)>,
     replace: bool,
 ) -> std::result::Result<Option<CertificateId>, sqlx::Error> {
+    let (revoked_at, reason) = match revoked {
+        Some((at, reason)) => (
+            Some(at.unix_timestamp()),
+            reason.map(|r| i64::from(r.code())),
+        ),
+        None => (None, None),
+    };
     // Name check and insert in one statement, so two writers cannot both take a name.
     let id: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO certificates (issuer_id, serial, name, kind, subject, not_before, not_after, der, created_at) \
-         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 \
+        "INSERT INTO certificates (issuer_id, serial, name, kind, subject, not_before, not_after, der, created_at, revoked_at, reason) \
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $11, $12 \
          WHERE $10 OR NOT EXISTS (SELECT 1 FROM certificates WHERE name = $3) \
          RETURNING id",
     )
@@ -841,6 +826,8 @@ async fn insert_certificate(
     .bind(cert.der)
     .bind(unix_now())
     .bind(replace)
+    .bind(revoked_at)
+    .bind(reason)
     .fetch_optional(&mut **tx)
     .await?;
     Ok(id.map(CertificateId))
