@@ -81,7 +81,13 @@ pub async fn run(
     }
     drop(listener);
     let _ = stop_tx.send(true);
-    let deadline = Instant::now() + SHUTDOWN_GRACE;
+    wait_for_connections(&open, SHUTDOWN_GRACE).await;
+}
+
+/// Waits, at most `grace`, until no connection counted in `open` is left:
+/// the end of a graceful shutdown.
+pub async fn wait_for_connections(open: &AtomicUsize, grace: Duration) {
+    let deadline = Instant::now() + grace;
     while open.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

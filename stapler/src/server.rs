@@ -119,10 +119,7 @@ pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()>) -> an
     }
     drop(listener);
     let _ = stop_tx.send(true);
-    let deadline = Instant::now() + CLIENT_TIMEOUT;
-    while open.load(std::sync::atomic::Ordering::SeqCst) > 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    responder::server::wait_for_connections(&open, CLIENT_TIMEOUT).await;
     info!("stapler stopped");
     Ok(())
 }
