@@ -68,12 +68,26 @@ pub struct Outcome {
     pub checked: usize,
     /// Expectations that failed, and errors that stopped the scenario.
     pub failures: Vec<String>,
+    /// Why the scenario could not run here (a program it needs is missing).
+    pub skipped: Option<String>,
 }
 
 impl Outcome {
-    /// Whether everything went as expected.
+    /// Whether it ran and everything went as expected. A skipped scenario
+    /// did not pass (nor fail): see [`Outcome::skipped`].
     pub fn passed(&self) -> bool {
-        self.failures.is_empty() && self.checked > 0
+        self.skipped.is_none() && self.failures.is_empty() && self.checked > 0
+    }
+
+    /// The one-word verdict of its report: PASS, FAIL or SKIP.
+    pub fn verdict(&self) -> &'static str {
+        if self.skipped.is_some() {
+            "SKIP"
+        } else if self.passed() {
+            "PASS"
+        } else {
+            "FAIL"
+        }
     }
 }
 
@@ -97,14 +111,15 @@ impl Scenario {
     /// Plays the scenario, writing the report to `out`.
     pub fn play(&self, out: &mut dyn Write) -> Outcome {
         let _ = writeln!(out, "scenario {}: {}", self.name, self.summary);
-        for program in self.needs {
-            if !clients::require(program) {
-                let _ = writeln!(out, "  skipped: {program} is not installed");
-                return Outcome {
-                    checked: 1,
-                    failures: Vec::new(),
-                };
-            }
+        if let Some(program) = self.needs.iter().find(|p| !clients::available(p)) {
+            let reason = format!("{program} is not installed (scripts/install-deps installs it)");
+            let _ = writeln!(out, "  skipped: {reason}");
+            let _ = writeln!(out, "result: SKIP");
+            return Outcome {
+                checked: 0,
+                failures: Vec::new(),
+                skipped: Some(reason),
+            };
         }
         let lab = TestLab::init(&[]);
         let ca = lab.root_cert();
@@ -138,11 +153,12 @@ impl Scenario {
         let outcome = Outcome {
             checked: run.checked,
             failures: std::mem::take(&mut run.failures),
+            skipped: None,
         };
-        let verdict = if outcome.passed() { "PASS" } else { "FAIL" };
         let _ = writeln!(
             run.out,
-            "result: {verdict} ({} expectations, {} failed)",
+            "result: {} ({} expectations, {} failed)",
+            outcome.verdict(),
             outcome.checked,
             outcome.failures.len()
         );

@@ -1,12 +1,15 @@
-//! `scripts/lab up` / `status` / `down` end to end: a running lab in which
-//! clients see a good staple, no duplicate processes, and a clean stop.
+//! `scripts/lab up` / `status` / `down` / `env` end to end: a running lab in
+//! which clients see a good staple; strict arguments; no adoption of a
+//! running lab; a coherent lab or a clear refusal when the responder's
+//! address differs from the lab's AIA; "up" only after a fresh fetch; and
+//! nothing left running after SIGINT or SIGTERM.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use integration::clients::{self, require};
-use integration::harness::{self, free_port, run};
+use integration::harness::{self, free_port, run, wait_for};
 
 fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/lab")
@@ -19,11 +22,23 @@ struct Lab {
 }
 
 impl Lab {
+    fn new() -> Lab {
+        Lab {
+            tmp: tempfile::tempdir().expect("tempdir"),
+            responder: format!("127.0.0.1:{}", free_port()),
+            stapler: format!("127.0.0.1:{}", free_port()),
+        }
+    }
+
+    fn dir(&self) -> PathBuf {
+        self.tmp.path().join("lab")
+    }
+
     fn cmd(&self, action: &str) -> Command {
         let mut cmd = Command::new(script());
         cmd.arg(action)
             .current_dir(self.tmp.path())
-            .env("OCSPLAB_DIR", self.tmp.path().join("lab"))
+            .env("OCSPLAB_DIR", self.dir())
             .env("OCSPLAB_RESPONDER_LISTEN", &self.responder)
             .env("OCSPLAB_STAPLER_LISTEN", &self.stapler)
             // The binaries this test run built: no cargo inside cargo test.
@@ -32,16 +47,72 @@ impl Lab {
         cmd
     }
 
+    fn testca(&self, args: &[&str]) -> harness::Output {
+        let mut cmd = harness::command("testca");
+        cmd.arg("--dir").arg(self.dir()).args(args);
+        run(&mut cmd, Duration::from_secs(60))
+    }
+
+    fn pid(&self, name: &str) -> Option<String> {
+        std::fs::read_to_string(self.dir().join(format!("run/{name}.pid")))
+            .ok()
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty())
+    }
+
     fn pids(&self) -> Vec<String> {
         ["responder", "stapler"]
             .iter()
-            .map(|n| {
-                std::fs::read_to_string(self.tmp.path().join(format!("lab/run/{n}.pid")))
-                    .unwrap_or_default()
-                    .trim()
-                    .to_string()
-            })
+            .filter_map(|n| self.pid(n))
             .collect()
+    }
+
+    /// Every process that belongs to this lab: its directory in the command
+    /// line (`tail -F` of the logs) or as OCSPLAB_DIR in the environment
+    /// (the script, the responder, the stapler).
+    fn processes_naming_the_lab(&self) -> Vec<String> {
+        let needle = self.dir().display().to_string();
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            if !name.chars().all(|c| c.is_ascii_digit()) {
+                continue;
+            }
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            let environ = std::fs::read(entry.path().join("environ")).unwrap_or_default();
+            let environ = String::from_utf8_lossy(&environ);
+            let in_env = environ
+                .split('\0')
+                .any(|v| v == format!("OCSPLAB_DIR={needle}"));
+            if cmdline.contains(&needle) || in_env {
+                found.push(format!("{name}: {cmdline}"));
+            }
+        }
+        found
+    }
+
+    fn assert_nothing_runs(&self, pids: &[String], context: &str) {
+        for pid in pids {
+            wait_for(
+                &format!("process {pid} to stop ({context})"),
+                Duration::from_secs(15),
+                Duration::from_millis(100),
+                || (!Path::new(&format!("/proc/{pid}")).exists()).then_some(()),
+            );
+        }
+        let left = self.processes_naming_the_lab();
+        assert!(left.is_empty(), "left running ({context}): {left:?}");
+    }
+
+    /// The stapler's status for `localhost`, as `stapler check` sees it.
+    fn check(&self) -> harness::Output {
+        let mut cmd = harness::command("stapler");
+        cmd.arg("check")
+            .arg(&self.stapler)
+            .args(["--servername", "localhost", "--ca"])
+            .arg(self.dir().join("ca/root/cert.pem"));
+        run(&mut cmd, Duration::from_secs(30))
     }
 }
 
@@ -51,25 +122,55 @@ impl Drop for Lab {
     }
 }
 
+/// `scripts/lab up` in the foreground, its output going to a file that is polled.
+fn spawn_up(lab: &Lab, args: &[&str]) -> (Child, PathBuf) {
+    let out = lab.tmp.path().join(format!("up-{}.out", free_port()));
+    let file = std::fs::File::create(&out).expect("output file");
+    let child = lab
+        .cmd("up")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(file.try_clone().expect("clone"))
+        .stderr(file)
+        .spawn()
+        .expect("start scripts/lab up");
+    (child, out)
+}
+
+fn signal(pid: u32, sig: &str) {
+    // A process that already ended (and was not reaped) cannot be signalled: fine.
+    let _ = run(
+        Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(pid.to_string()),
+        Duration::from_secs(10),
+    );
+}
+
+fn wait_exit(child: &mut Child, what: &str) -> Option<i32> {
+    wait_for(
+        what,
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        || child.try_wait().expect("try_wait").map(|s| s.code()),
+    )
+}
+
 #[test]
 fn lab_up_gives_a_stapled_lab_and_down_stops_exactly_what_it_started() {
     if !require("openssl") || !require("curl") {
         return;
     }
-    let lab = Lab {
-        tmp: tempfile::tempdir().expect("tempdir"),
-        responder: format!("127.0.0.1:{}", free_port()),
-        stapler: format!("127.0.0.1:{}", free_port()),
-    };
-    let up = run(lab.cmd("up").arg("--detach"), Duration::from_secs(90));
+    let lab = Lab::new();
+    let up = run(lab.cmd("up").arg("--detach"), Duration::from_secs(120));
     assert_eq!(up.code, Some(0), "scripts/lab up:\n{up}");
-    assert!(up.stdout.contains("The OCSP Lab is up."), "{up}");
+    assert!(up.stdout.contains("The OCSP Lab is up"), "{up}");
     assert!(
         up.stdout.contains("stapler check") && up.stdout.contains("openssl s_client"),
         "it prints commands to try:\n{up}"
     );
 
-    let ca = lab.tmp.path().join("lab/ca/root/cert.pem");
+    let ca = lab.dir().join("ca/root/cert.pem");
     let addr = lab.stapler.parse().expect("address");
     let seen = clients::s_client(addr, "localhost", &ca);
     assert_eq!(
@@ -91,18 +192,48 @@ fn lab_up_gives_a_stapled_lab_and_down_stops_exactly_what_it_started() {
         "{status}"
     );
 
-    // Twice: no duplicates, the lab is kept.
+    // `env` puts the binaries on PATH by name, for this lab.
+    let env = run(&mut lab.cmd("env"), Duration::from_secs(10));
+    assert_eq!(env.code, Some(0), "{env}");
+    let mut shell = Command::new("bash");
+    shell.arg("-c").arg(format!(
+        "{}\ncd / && testca list && command -v stapler responder",
+        env.stdout
+    ));
+    shell.env_remove("OCSPLAB_DIR");
+    let listed = run(&mut shell, Duration::from_secs(30));
+    assert_eq!(
+        listed.code,
+        Some(0),
+        "eval \"$(scripts/lab env)\":\n{listed}"
+    );
+    assert!(listed.stdout.contains("localhost"), "{listed}");
+
+    // A second `up` while the lab runs: refused, nothing adopted or re-created.
     let pids = lab.pids();
+    assert_eq!(pids.len(), 2, "pid files of the responder and the stapler");
     let root_before = std::fs::read(&ca).expect("root");
-    let again = run(lab.cmd("up").arg("--detach"), Duration::from_secs(90));
-    assert_eq!(again.code, Some(0), "{again}");
-    assert!(again.stdout.contains("already runs"), "{again}");
+    let again = run(lab.cmd("up").arg("--detach"), Duration::from_secs(60));
+    assert_ne!(again.code, Some(0), "{again}");
+    assert!(
+        again.stderr.contains("already runs") && again.stderr.contains("scripts/lab down"),
+        "{again}"
+    );
     assert_eq!(lab.pids(), pids, "no second responder or stapler");
     assert_eq!(
         std::fs::read(&ca).expect("root"),
         root_before,
         "the lab was not re-created"
     );
+    // A foreground `up` that is refused does not stop the lab on its exit.
+    let again = run(&mut lab.cmd("up"), Duration::from_secs(60));
+    assert_ne!(again.code, Some(0), "{again}");
+    for pid in &pids {
+        assert!(
+            Path::new(&format!("/proc/{pid}")).exists(),
+            "{pid} still runs"
+        );
+    }
 
     let down = run(&mut lab.cmd("down"), Duration::from_secs(30));
     assert!(
@@ -110,18 +241,38 @@ fn lab_up_gives_a_stapled_lab_and_down_stops_exactly_what_it_started() {
             && down.stdout.contains("stopped the responder"),
         "{down}"
     );
-    for pid in pids {
-        assert!(
-            !Path::new(&format!("/proc/{pid}")).exists(),
-            "process {pid} was stopped"
-        );
-    }
+    lab.assert_nothing_runs(&pids, "after down");
     let status = run(&mut lab.cmd("status"), Duration::from_secs(10));
     assert!(
         status.stdout.contains("responder: not running")
             && status.stdout.contains("stapler: not running"),
         "{status}"
     );
+}
+
+#[test]
+fn lab_rejects_unknown_arguments_with_usage() {
+    let lab = Lab::new();
+    for args in [
+        &["up", "--bogus"][..],
+        &["up", "--detatch"],
+        &["down", "now"],
+        &["bogus"],
+        &[],
+    ] {
+        let mut cmd = Command::new(script());
+        cmd.args(args)
+            .current_dir(lab.tmp.path())
+            .env("OCSPLAB_DIR", lab.dir())
+            .env("OCSPLAB_BIN_DIR", harness::bin_dir());
+        let out = run(&mut cmd, Duration::from_secs(30));
+        assert_eq!(out.code, Some(2), "scripts/lab {args:?}:\n{out}");
+        assert!(
+            out.stderr.contains("scripts/lab up [--detach]"),
+            "usage for {args:?}:\n{out}"
+        );
+        assert!(!lab.dir().exists(), "nothing created for {args:?}");
+    }
 }
 
 #[test]
@@ -135,7 +286,145 @@ fn lab_up_reports_a_port_already_taken() {
     let up = run(lab.cmd("up").arg("--detach"), Duration::from_secs(60));
     assert_ne!(up.code, Some(0), "{up}");
     assert!(
-        up.stderr.contains("already in use") && up.stderr.contains(&lab.responder),
+        up.stderr.contains("already in use")
+            && up.stderr.contains(&lab.responder)
+            && up.stderr.contains("OCSPLAB_RESPONDER_LISTEN="),
         "{up}"
     );
+    assert!(lab.pids().is_empty(), "nothing started");
+}
+
+#[test]
+fn lab_up_refuses_a_lab_made_for_another_responder_address_and_its_fix_gives_a_coherent_lab() {
+    if !require("openssl") || !require("curl") {
+        return;
+    }
+    let lab = Lab::new();
+    // A lab whose certificates point at another port than the one the responder will use.
+    let other = format!("http://127.0.0.1:{}/", free_port());
+    let init = lab.testca(&["init", "--ocsp-url", &other]);
+    assert_eq!(init.code, Some(0), "{init}");
+    let before = std::fs::read(lab.dir().join("lab.toml")).expect("lab.toml");
+
+    let up = run(lab.cmd("up").arg("--detach"), Duration::from_secs(60));
+    assert_ne!(up.code, Some(0), "{up}");
+    let fix = format!("init --force --ocsp-url http://{}/", lab.responder);
+    assert!(
+        up.stderr.contains(&other) && up.stderr.contains(&fix),
+        "names the lab's URL and the fix:\n{up}"
+    );
+    assert!(lab.pids().is_empty(), "nothing started");
+    assert_eq!(
+        std::fs::read(lab.dir().join("lab.toml")).expect("lab.toml"),
+        before,
+        "nothing changed"
+    );
+
+    // The fix it names, then `up`: a coherent lab.
+    let args: Vec<&str> = fix.split(' ').collect();
+    let init = lab.testca(&args);
+    assert_eq!(init.code, Some(0), "{init}");
+    let up = run(lab.cmd("up").arg("--detach"), Duration::from_secs(120));
+    assert_eq!(up.code, Some(0), "{up}");
+    assert_eq!(lab.check().code, Some(0), "good staple");
+
+    // Revoke, refresh: `stapler check` sees it revoked.
+    let revoke = lab.testca(&["revoke", "localhost"]);
+    assert_eq!(revoke.code, Some(0), "{revoke}");
+    let port = lab.stapler.rsplit(':').next().expect("port");
+    let refresh = run(
+        Command::new("curl")
+            .args(["-sS", "-X", "POST", "--cacert"])
+            .arg(lab.dir().join("ca/root/cert.pem"))
+            .arg(format!("https://localhost:{port}/admin/refresh")),
+        Duration::from_secs(60),
+    );
+    assert_eq!(refresh.code, Some(0), "{refresh}");
+    let check = lab.check();
+    assert_eq!(check.code, Some(1), "stapler check: revoked\n{check}");
+}
+
+#[test]
+fn lab_up_says_up_only_after_a_fresh_fetch_not_on_a_cached_staple() {
+    if !require("openssl") || !require("curl") {
+        return;
+    }
+    let lab = Lab::new();
+    let up = run(lab.cmd("up").arg("--detach"), Duration::from_secs(120));
+    assert_eq!(up.code, Some(0), "{up}");
+    let down = run(&mut lab.cmd("down"), Duration::from_secs(30));
+    assert_eq!(down.code, Some(0), "{down}");
+
+    // The stapler now holds a persisted good staple; the responder refuses to answer.
+    let fault = lab.testca(&["fault", "set", "internal-error", "--for", "10m"]);
+    assert_eq!(fault.code, Some(0), "{fault}");
+    let pids_before = lab.pids();
+    let up = run(lab.cmd("up").arg("--detach"), Duration::from_secs(120));
+    assert_ne!(up.code, Some(0), "a cached staple is not enough:\n{up}");
+    assert!(!up.stdout.contains("is up"), "{up}");
+    assert!(up.stderr.contains("fetch"), "says the fetch failed:\n{up}");
+    lab.assert_nothing_runs(&pids_before, "after a refused up");
+    assert!(lab.pids().is_empty(), "pid files removed");
+}
+
+#[test]
+fn lab_up_leaves_nothing_running_after_sigint_or_sigterm() {
+    if !require("openssl") || !require("curl") {
+        return;
+    }
+    let lab = Lab::new();
+    // In the foreground, once up: SIGTERM, then (a second run) SIGINT.
+    for sig in ["TERM", "INT"] {
+        let (mut child, out) = spawn_up(&lab, &[]);
+        wait_for(
+            "scripts/lab up to follow the logs",
+            Duration::from_secs(120),
+            Duration::from_millis(200),
+            || {
+                let text = std::fs::read_to_string(&out).unwrap_or_default();
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!("scripts/lab up ended ({status}):\n{text}");
+                }
+                text.contains("Ctrl-C stops the lab").then_some(())
+            },
+        );
+        let pids = lab.pids();
+        assert_eq!(
+            pids.len(),
+            2,
+            "{}",
+            std::fs::read_to_string(&out).unwrap_or_default()
+        );
+        assert!(
+            !lab.processes_naming_the_lab().is_empty(),
+            "tail -F follows the logs"
+        );
+        signal(child.id(), sig);
+        wait_exit(&mut child, &format!("scripts/lab up to stop on SIG{sig}"));
+        lab.assert_nothing_runs(&pids, &format!("foreground, SIG{sig}"));
+    }
+
+    // Detached, while it is still starting (the responder delays its answers):
+    // what it started so far is stopped.
+    let fault = lab.testca(&["fault", "set", "delay=3000", "--for", "10m"]);
+    assert_eq!(fault.code, Some(0), "{fault}");
+    let (mut child, out) = spawn_up(&lab, &["--detach"]);
+    let started = wait_for(
+        "scripts/lab up --detach to start the stapler",
+        Duration::from_secs(60),
+        Duration::from_millis(50),
+        || {
+            let pids = lab.pids();
+            (pids.len() == 2).then_some(pids)
+        },
+    );
+    signal(child.id(), "TERM");
+    let code = wait_exit(&mut child, "scripts/lab up --detach to stop on SIGTERM");
+    assert_ne!(
+        code,
+        Some(0),
+        "interrupted before it was up:\n{}",
+        std::fs::read_to_string(&out).unwrap_or_default()
+    );
+    lab.assert_nothing_runs(&started, "detached, SIGTERM while starting");
 }

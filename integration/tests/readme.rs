@@ -19,23 +19,36 @@ fn read(path: &str) -> String {
 #[test]
 fn the_first_screen_gives_the_two_commands_and_ci_runs_the_test_command() {
     let readme = read("README.md");
-    let first_screen: String = readme.lines().take(24).collect::<Vec<_>>().join("\n");
-    assert!(
-        first_screen.contains("scripts/lab up"),
-        "the command that brings up the lab"
-    );
-    assert!(
-        first_screen.contains("cargo test --workspace"),
-        "the command that runs every test"
+    let first_screen: Vec<&str> = readme.lines().take(24).collect();
+    // The first code block of the first screen holds exactly the two commands.
+    let open = first_screen
+        .iter()
+        .position(|l| l.starts_with("```"))
+        .expect("a code block on the first screen");
+    let close = first_screen[open + 1..]
+        .iter()
+        .position(|l| l.starts_with("```"))
+        .map(|i| open + 1 + i)
+        .expect("the code block ends on the first screen");
+    let commands: Vec<&str> = first_screen[open + 1..close]
+        .iter()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(
+        commands,
+        ["scripts/lab up", "scripts/test"],
+        "the two commands, in one block"
     );
     let ci = read(".ci/run");
     assert!(
-        ci.lines().any(|l| l.trim() == "cargo test --workspace"),
+        ci.lines().any(|l| l.trim() == "scripts/test"),
         ".ci/run runs the README's test command"
     );
+    let test = read("scripts/test");
     assert!(
-        ci.contains("scripts/install-deps"),
-        ".ci/run installs the peers first"
+        test.contains("scripts/install-deps") && test.contains("cargo test --workspace"),
+        "scripts/test installs the peers, then runs the Rust tests"
     );
 }
 
