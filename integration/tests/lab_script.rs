@@ -362,7 +362,10 @@ fn lab_up_says_up_only_after_a_fresh_fetch_not_on_a_cached_staple() {
     let up = run(lab.cmd("up").arg("--detach"), Duration::from_secs(120));
     assert_ne!(up.code, Some(0), "a cached staple is not enough:\n{up}");
     assert!(!up.stdout.contains("is up"), "{up}");
-    assert!(up.stderr.contains("fetch"), "says the fetch failed:\n{up}");
+    assert!(
+        up.stderr.contains("the stapler's fetch from") && up.stderr.contains("internalError"),
+        "says the fetch failed, and why:\n{up}"
+    );
     lab.assert_nothing_runs(&pids_before, "after a refused up");
     assert!(lab.pids().is_empty(), "pid files removed");
 }
