@@ -431,3 +431,60 @@ fn lab_up_leaves_nothing_running_after_sigint_or_sigterm() {
     );
     lab.assert_nothing_runs(&started, "detached, SIGTERM while starting");
 }
+
+#[test]
+fn the_shared_build_honours_cargo_target_dir() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    let out = run(
+        Command::new(repo.join("scripts/build"))
+            .arg("--dir")
+            .env("CARGO_TARGET_DIR", elsewhere.path()),
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(
+        Path::new(out.stdout.trim()),
+        elsewhere.path().join("debug"),
+        "{out}"
+    );
+    let out = run(
+        Command::new(repo.join("scripts/build")).arg("--bogus"),
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.code, Some(2), "{out}");
+}
+
+#[test]
+fn a_missing_binary_is_one_line_saying_what_to_run() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let empty = tempfile::tempdir().expect("tempdir");
+    let lab = Lab::new();
+    let up = run(
+        lab.cmd("up")
+            .arg("--detach")
+            .env("OCSPLAB_BIN_DIR", empty.path()),
+        Duration::from_secs(60),
+    );
+    assert_eq!(up.code, Some(1), "{up}");
+    assert_eq!(up.stderr.trim().lines().count(), 1, "{up}");
+    assert!(up.stderr.contains("run scripts/build"), "{up}");
+    assert!(!lab.dir().join("lab.toml").exists(), "nothing created");
+
+    let scenario = run(
+        Command::new(repo.join("scripts/scenario"))
+            .arg("revoked")
+            .env("OCSPLAB_BIN_DIR", empty.path()),
+        Duration::from_secs(60),
+    );
+    assert_eq!(scenario.code, Some(1), "{scenario}");
+    assert_eq!(scenario.stderr.trim().lines().count(), 1, "{scenario}");
+    assert!(scenario.stderr.contains("run scripts/build"), "{scenario}");
+
+    let bogus = run(
+        Command::new(repo.join("scripts/scenario")).arg("--bogus"),
+        Duration::from_secs(60),
+    );
+    assert_eq!(bogus.code, Some(2), "{bogus}");
+    assert!(bogus.stderr.contains("usage"), "{bogus}");
+}
