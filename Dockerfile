@@ -1,7 +1,7 @@
 # OCSP Lab image: testca, responder and stapler on a slim Debian, run as a non-root user.
 #
 # With a registry:     docker build -t ocsplab .            (docker compose builds it for you)
-# Without a registry:  scripts/offline-image [BIN_DIR]      (target `host-binaries`: the same runtime
+# Without a registry:  scripts/offline-image [--bin-dir DIR] (target `host-binaries`: the same runtime
 #                      stage with binaries built on this machine instead of the Rust build stages)
 #
 # The runtime stage comes first so that `--target host-binaries` never needs the Rust image:
@@ -20,10 +20,10 @@ WORKDIR /lab
 VOLUME /lab
 CMD ["responder", "--help"]
 
-# Offline: the build context is a directory holding testca, responder and stapler built on a
-# Debian 12 host (scripts/offline-image stages them from the cargo target directory).
+# Offline: scripts/offline-image builds with a context whose docker/host-bin/ holds testca,
+# responder and stapler built on a Debian 12 host (from the cargo target directory).
 FROM runtime-base AS host-binaries
-COPY testca responder stapler /usr/local/bin/
+COPY docker/host-bin/ /usr/local/bin/
 
 FROM rust:1-bookworm AS chef
 RUN cargo install cargo-chef --locked
