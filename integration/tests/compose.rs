@@ -1,7 +1,7 @@
-//! docker-compose.yml and the Dockerfile agree with the binaries: no Docker
-//! engine runs here, so the compose file is validated with `docker-compose
-//! config`, and every command, path and port in it is checked against what
-//! the real binaries accept and what `testca init` makes.
+//! docker-compose.yml and the Dockerfiles agree with the binaries: every
+//! command, path and port in them is checked against what the real binaries
+//! accept and what `testca init` makes, without an engine. The stack itself
+//! runs on a real engine in `scripts/compose-check`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -19,10 +19,44 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// The compose file's `${NAME:-default}` substitutions, as compose makes them
+/// with none of the variables set; `$$` is a literal `$`.
+fn interpolate(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            out.push('$');
+            rest = tail;
+        } else if let Some(body) = after.strip_prefix('{') {
+            let end = body.find('}').expect("a closing brace");
+            let (_, default) = body[..end]
+                .split_once(":-")
+                .expect("every variable has a default");
+            out.push_str(default);
+            rest = &body[end + 1..];
+        } else {
+            panic!("a bare $ in docker-compose.yml: {after}");
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn interpolation_uses_the_defaults() {
+    assert_eq!(
+        interpolate("127.0.0.1:${OCSPLAB_RESPONDER_PORT:-8080}:8080 [ $$? -le 1 ]"),
+        "127.0.0.1:8080:8080 [ $? -le 1 ]"
+    );
+}
+
 fn compose() -> Yaml {
     let text =
         std::fs::read_to_string(repo().join("docker-compose.yml")).expect("docker-compose.yml");
-    YamlLoader::load_from_str(&text)
+    YamlLoader::load_from_str(&interpolate(&text))
         .expect("docker-compose.yml is YAML")
         .remove(0)
 }
@@ -57,6 +91,23 @@ fn flag(args: &[String], name: &str) -> Option<String> {
     args.iter()
         .position(|a| a == name)
         .and_then(|i| args.get(i + 1).cloned())
+}
+
+/// The command of a healthcheck: `CMD` arguments, or the first command of a
+/// `CMD-SHELL` line.
+fn healthcheck_command(service: &Yaml) -> Vec<String> {
+    let test = strings(&service["healthcheck"]["test"]);
+    match test.first().map(String::as_str) {
+        Some("CMD") => test[1..].to_vec(),
+        Some("CMD-SHELL") => test[1]
+            .split([';', '>', '|', '&'])
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_string)
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// Runs one of our binaries with these arguments and `--help`: clap rejects
@@ -103,20 +154,19 @@ fn docker_compose_config_is_valid() {
 fn every_command_of_our_image_is_accepted_by_the_binaries() {
     let mut seen = 0;
     for (name, service) in services() {
-        let uses_our_image =
-            service["image"].as_str() == Some(OUR_IMAGE) || !service["build"].is_badvalue();
-        if !uses_our_image {
+        if service["image"].as_str() != Some(OUR_IMAGE) {
             continue;
         }
         let args = command_of(&service);
         accepted_by_binary(&args);
         seen += 1;
         // Healthchecks that run our binaries are checked the same way.
-        let test = strings(&service["healthcheck"]["test"]);
-        if test.first().map(String::as_str) == Some("CMD")
-            && OUR_BINARIES.contains(&test[1].as_str())
+        let test = healthcheck_command(&service);
+        if test
+            .first()
+            .is_some_and(|program| OUR_BINARIES.contains(&program.as_str()))
         {
-            accepted_by_binary(&test[1..]);
+            accepted_by_binary(&test);
         }
         assert!(
             strings(&service["volumes"])
@@ -130,8 +180,20 @@ fn every_command_of_our_image_is_accepted_by_the_binaries() {
 
 #[test]
 fn ports_are_published_on_loopback_and_match_what_the_servers_listen_on() {
+    let mut published = Vec::new();
     for (name, service) in services() {
         let args = command_of(&service);
+        // What our servers listen on: the HTTPS/HTTP port and the stapler's admin port.
+        let listens: Vec<String> = ["--listen", "--admin-listen"]
+            .iter()
+            .filter_map(|f| flag(&args, f))
+            .collect();
+        for listen in &listens {
+            assert!(
+                listen.starts_with("0.0.0.0:"),
+                "{name} listens on every interface of its container: {listen}"
+            );
+        }
         for mapping in strings(&service["ports"]) {
             let parts: Vec<&str> = mapping.split(':').collect();
             assert_eq!(parts.len(), 3, "{name}: {mapping} names the host address");
@@ -139,15 +201,13 @@ fn ports_are_published_on_loopback_and_match_what_the_servers_listen_on() {
                 parts[0], "127.0.0.1",
                 "{name}: {mapping} is published on loopback only"
             );
-            if let Some(listen) = flag(&args, "--listen") {
+            published.push(parts[1].to_string());
+            if !listens.is_empty() {
                 assert!(
-                    listen.starts_with("0.0.0.0:"),
-                    "{name} listens on every interface of its container: {listen}"
-                );
-                assert_eq!(
-                    listen.rsplit(':').next(),
-                    Some(parts[2]),
-                    "{name}: {mapping} publishes the port it listens on ({listen})"
+                    listens
+                        .iter()
+                        .any(|l| l.rsplit(':').next() == Some(parts[2])),
+                    "{name}: {mapping} publishes a port it listens on ({listens:?})"
                 );
             }
         }
@@ -161,6 +221,70 @@ fn ports_are_published_on_loopback_and_match_what_the_servers_listen_on() {
                     "{name}'s healthcheck addresses port {port}: {test}"
                 );
             }
+        }
+    }
+    published.sort();
+    assert_eq!(
+        published,
+        ["8080", "8081", "8443", "9443", "9444"],
+        "the documented host ports"
+    );
+}
+
+/// The refresh from the host goes through the stapler's admin port, which is
+/// published on loopback only; the HTTPS port keeps refusing it to the bridge.
+#[test]
+fn the_stapler_serves_the_refresh_on_an_admin_port_published_on_loopback() {
+    let services = services();
+    let stapler = &services["stapler"];
+    let admin = flag(&command_of(stapler), "--admin-listen").expect("--admin-listen");
+    let port = admin.rsplit(':').next().unwrap_or_default();
+    assert!(
+        strings(&stapler["ports"]).contains(&format!("127.0.0.1:{port}:{port}")),
+        "the admin port {port} is published on the host's loopback"
+    );
+}
+
+/// Every long-running service stops at once on SIGTERM (`docker compose
+/// down`): an init process as PID 1 forwards it, and no image overrides the
+/// signal to one the servers ignore.
+#[test]
+fn every_service_runs_under_an_init_that_forwards_sigterm() {
+    for (name, service) in services() {
+        assert_eq!(
+            service["init"].as_bool(),
+            Some(true),
+            "{name} runs with init: true"
+        );
+        assert!(
+            service["stop_signal"].is_badvalue(),
+            "{name} keeps SIGTERM as its stop signal"
+        );
+    }
+}
+
+/// nginx and Apache are built from Debian's packages on the same base as the
+/// lab image, with the configurations checked above; no registry tag is pulled.
+#[test]
+fn peers_are_built_from_debian_packages_on_the_lab_base() {
+    let services = services();
+    for (peer, package, conf) in [
+        ("nginx", "nginx-light", "nginx.conf"),
+        ("apache", "apache2-bin", "httpd.conf"),
+    ] {
+        let service = &services[peer];
+        assert_eq!(
+            service["build"].as_str(),
+            Some(format!("docker/{peer}").as_str()),
+            "{peer} is built from docker/{peer}"
+        );
+        let dockerfile = std::fs::read_to_string(repo().join(format!("docker/{peer}/Dockerfile")))
+            .expect("the peer's Dockerfile");
+        assert!(dockerfile.contains("FROM debian:bookworm-slim\n"), "{peer}");
+        assert!(dockerfile.contains(package), "{peer} installs {package}");
+        assert!(dockerfile.contains(&format!("COPY {conf} ")), "{peer}");
+        for line in dockerfile.lines().filter(|l| l.starts_with("STOPSIGNAL")) {
+            assert_eq!(line, "STOPSIGNAL SIGTERM", "{peer}");
         }
     }
 }
@@ -244,19 +368,61 @@ fn dockerfile_builds_locked_with_a_cached_dependency_layer_and_runs_unprivileged
         text.contains("cargo build --release --locked"),
         "the build is --locked"
     );
+    let stage = |name: &str| -> String {
+        let from = text
+            .lines()
+            .position(|l| l.starts_with("FROM ") && l.ends_with(&format!(" AS {name}")))
+            .unwrap_or_else(|| panic!("a stage {name}"));
+        text.lines()
+            .skip(from)
+            .enumerate()
+            .take_while(|(i, l)| *i == 0 || !l.starts_with("FROM "))
+            .map(|(_, l)| format!("{l}\n"))
+            .collect()
+    };
+    let base = stage("runtime-base");
+    assert!(base.starts_with("FROM debian:bookworm-slim AS runtime-base"));
+    assert!(
+        base.contains("USER ocsplab"),
+        "the runtime runs unprivileged"
+    );
+    // The image users get and the offline image share the runtime stage and differ only
+    // in where the binaries come from.
+    let runtime = stage("runtime");
+    let offline = stage("host-binaries");
+    for (name, body) in [("runtime", &runtime), ("host-binaries", &offline)] {
+        assert!(
+            body.starts_with(&format!("FROM runtime-base AS {name}")),
+            "{name}"
+        );
+        assert_eq!(
+            body.lines()
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .count(),
+            2,
+            "{name} only adds the binaries:\n{body}"
+        );
+    }
     for binary in OUR_BINARIES {
         assert!(
-            text.contains(&format!("target/release/{binary}")),
+            runtime.contains(&format!("target/release/{binary}")),
             "the image carries {binary}"
         );
     }
-    let runtime = text.split("AS runtime").nth(1).expect("a runtime stage");
+    // Offline, scripts/offline-image puts the three binaries where the stage copies from.
+    assert!(offline.contains("COPY docker/host-bin/ /usr/local/bin/"));
+    let script = std::fs::read_to_string(repo().join("scripts/offline-image"))
+        .expect("scripts/offline-image");
     assert!(
-        runtime.contains("USER ocsplab"),
-        "the runtime runs as a non-root user"
+        script.contains("$context/docker/host-bin/$b")
+            && script.contains("binaries=(testca responder stapler)")
     );
-    assert!(
-        runtime.contains("FROM debian:bookworm-slim")
-            || text.contains("FROM debian:bookworm-slim AS runtime")
+    // The classic builder builds every stage before its target: the offline target
+    // comes before the Rust stages, so it never needs the Rust image.
+    assert!(text.find("AS host-binaries") < text.find("FROM rust:"));
+    // compose builds the image users get.
+    assert_eq!(
+        services()["testca"]["build"]["target"].as_str(),
+        Some("runtime")
     );
 }

@@ -683,6 +683,74 @@ fn revocation_is_stapled_after_admin_refresh() {
     );
 }
 
+/// `--admin-listen`: the refresh over plain HTTP for whoever reaches the
+/// address (in compose, the host through a port published on its loopback),
+/// with what shows its effect; nothing else of the HTTPS site.
+#[test]
+fn admin_listener_refreshes_and_shows_the_revocation() {
+    let r = LabResponder::start(&[]);
+    let lab = &r.lab;
+    let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let stapler = lab.start_stapler(&["--admin-listen", &admin.to_string()]);
+    assert!(
+        stapler
+            .log()
+            .contains(&format!("admin listener on http://{admin}/")),
+        "{}",
+        stapler.log()
+    );
+    let health = integration::harness::http_get(admin, "/health").expect("GET /health");
+    assert_eq!(health.status, 200, "{}", health.text());
+    let status = integration::harness::http_get(admin, "/status.json").expect("GET /status.json");
+    assert_eq!(
+        staple_field(&status.text(), "status").as_deref(),
+        Some("good")
+    );
+    for target in ["/", "/metrics"] {
+        let r = integration::harness::http_get(admin, target).expect("GET");
+        assert_eq!(
+            r.status, 404,
+            "{target} is not served on the admin listener"
+        );
+    }
+
+    lab.revoke("localhost", &["--reason", "keyCompromise"]);
+    let refreshed =
+        integration::harness::http_post(admin, "/admin/refresh", "text/plain", b"").expect("POST");
+    assert_eq!(refreshed.status, 200, "{}", refreshed.text());
+    assert_eq!(
+        staple_field(&refreshed.text(), "status").as_deref(),
+        Some("revoked"),
+        "{}",
+        refreshed.text()
+    );
+    let s = staple_of(lab, "localhost", &staple(lab, &stapler));
+    assert_eq!(s.status, OcspCertStatus::REVOKED);
+}
+
+#[test]
+fn admin_listen_on_a_taken_port_is_one_line_naming_the_flag() {
+    let lab = TestLab::init(&[]);
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let port = free_port().to_string();
+    let out = lab.stapler(
+        &[
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--admin-listen",
+            &addr,
+        ],
+        COMMAND_TIMEOUT,
+    );
+    assert_ne!(out.code, Some(0), "{out}");
+    let line = out.stderr.lines().last().unwrap_or_default();
+    assert!(
+        line.contains(&addr) && line.contains("--admin-listen"),
+        "{out}"
+    );
+}
+
 #[test]
 fn revoked_drop_stops_stapling_even_after_a_restart() {
     let mut r = LabResponder::start(&[]);

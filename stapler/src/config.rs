@@ -49,6 +49,13 @@ pub struct ServeArgs {
     #[arg(long, env = "OCSPLAB_STAPLER_LISTEN", default_value = "127.0.0.1:8443")]
     pub listen: SocketAddr,
 
+    /// Also serve `POST /admin/refresh`, `/health` and `/status.json` over plain HTTP on this
+    /// address, to every client that reaches it: bind it to loopback, or publish it on the
+    /// host's loopback only (docker-compose.yml). The HTTPS port serves the refresh to loopback
+    /// clients only. Off unless given.
+    #[arg(long, value_name = "ADDR", env = "OCSPLAB_STAPLER_ADMIN_LISTEN")]
+    pub admin_listen: Option<SocketAddr>,
+
     /// Lab directory, for the default certificate and cache directory.
     #[arg(long, env = LAB_DIR_ENV, default_value = DEFAULT_LAB_DIR)]
     pub dir: PathBuf,
@@ -162,6 +169,7 @@ pub struct CertConfig {
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     listen: Option<SocketAddr>,
+    admin_listen: Option<SocketAddr>,
     dir: Option<PathBuf>,
     issuer: Option<PathBuf>,
     responder: Option<String>,
@@ -279,6 +287,7 @@ impl ServeArgs {
                 };
             }
             take!(listen);
+            take!(admin_listen, some);
             take!(dir);
             take!(issuer, some);
             take!(responder, some);

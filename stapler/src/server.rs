@@ -34,6 +34,14 @@ pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()>) -> an
         )
     })?;
     let local = listener.local_addr().context("listening socket")?;
+    let admin = match options.admin_listen {
+        Some(addr) => Some(TcpListener::bind(addr).await.with_context(|| {
+            format!(
+                "cannot listen on {addr}; is another process using the port? Pass --admin-listen"
+            )
+        })?),
+        None => None,
+    };
 
     let metrics = Arc::new(Metrics::default());
     let mut slots = Vec::new();
@@ -75,6 +83,13 @@ pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()>) -> an
         refresh_wait: options.fetch_timeout * 2 + Duration::from_secs(2),
         require_staple: options.require_staple,
     });
+    if let Some(admin) = admin {
+        info!(
+            "admin listener on http://{}/",
+            admin.local_addr().context("admin socket")?
+        );
+        tokio::spawn(crate::web::serve_admin(admin, app.clone(), stop_rx.clone()));
+    }
     let routes = router(app);
     for slot in &slots {
         let status = slot.status();

@@ -1,6 +1,8 @@
 //! What the stapler serves over HTTPS: a page showing each certificate and
 //! its staple, the same as `/status.json`, `/health`, `/metrics`, and
-//! `POST /admin/refresh` for loopback clients.
+//! `POST /admin/refresh` for loopback clients; and the optional plain-HTTP
+//! admin listener (`--admin-listen`), which serves the refresh to every
+//! client that reaches it, its address being the access control.
 
 use std::fmt::Write;
 use std::net::SocketAddr;
@@ -31,6 +33,31 @@ pub struct App {
     pub refresh_wait: Duration,
     /// Whether every certificate must have a staple to be healthy (`--require-staple`).
     pub require_staple: bool,
+}
+
+/// The routes of the admin listener: the refresh for whoever reaches it (a
+/// container's port published on the host's loopback is reached from the
+/// bridge network, never from loopback), and what shows its effect.
+pub fn admin_router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/status.json", get(status_json))
+        .route("/admin/refresh", post(refresh_all))
+        .with_state(app)
+}
+
+/// Serves the admin routes on `listener` until `stop` turns true.
+pub async fn serve_admin(
+    listener: tokio::net::TcpListener,
+    app: Arc<App>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let serve = axum::serve(listener, admin_router(app)).with_graceful_shutdown(async move {
+        let _ = stop.wait_for(|stopped| *stopped).await;
+    });
+    if let Err(e) = serve.await {
+        tracing::warn!(error = %e, "admin listener stopped");
+    }
 }
 
 /// The routes.
@@ -93,15 +120,21 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
         .into_response()
 }
 
-/// Refreshes every certificate now and answers with the resulting state. Loopback clients only.
+/// The refresh on the HTTPS port: loopback clients only.
 async fn refresh(State(app): State<Arc<App>>, Extension(Peer(peer)): Extension<Peer>) -> Response {
     if !peer.ip().is_loopback() {
         return (
             StatusCode::FORBIDDEN,
-            "POST /admin/refresh is served to loopback clients only\n",
+            "POST /admin/refresh is served to loopback clients only on the HTTPS port; \
+             use the admin listener (--admin-listen)\n",
         )
             .into_response();
     }
+    refresh_all(State(app)).await
+}
+
+/// Refreshes every certificate now and answers with the resulting state.
+async fn refresh_all(State(app): State<Arc<App>>) -> Response {
     let mut waits = tokio::task::JoinSet::new();
     for slot in &app.slots {
         let slot = slot.clone();

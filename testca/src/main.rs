@@ -357,6 +357,21 @@ async fn run(cli: Cli) -> Result<()> {
     };
     if let Command::Init(args) = &cli.command {
         if args.if_missing && testca::layout::Layout::new(&cli.dir).is_lab() {
+            // A lab kept in a volume may be stale (an older version, or made for another
+            // responder address): say so now rather than serve certificates nobody can check.
+            let dir = cli.dir.display();
+            let lab = Lab::open(&cli.dir, &store_options).await.map_err(|e| {
+                anyhow::anyhow!(
+                    "the lab already in {dir} cannot be used ({e}): remove it (docker compose down -v) to make a new one"
+                )
+            })?;
+            let existing = &lab.config().ocsp_url;
+            if *existing != args.ocsp_url {
+                anyhow::bail!(
+                    "the lab already in {dir} was made for OCSP URL {existing}, not {}: remove it (docker compose down -v) to make a new one, or pass --ocsp-url {existing}",
+                    args.ocsp_url
+                );
+            }
             println!(
                 "a lab already exists in {}; leaving it as it is",
                 cli.dir.display()

@@ -1268,6 +1268,31 @@ fn init_over_an_existing_lab_is_refused_without_force() {
     assert_eq!(lab.snapshot(), before);
 }
 
+/// The compose init service: a lab kept in the volume is left alone when it
+/// is usable for the responder asked for, and refused in one line naming the
+/// fix when it is stale (made for another address, or unreadable).
+#[test]
+fn init_if_missing_keeps_a_matching_lab_and_refuses_a_stale_one() {
+    let url = "http://responder:8080/";
+    let lab = Lab::init(&["--ocsp-url", url]);
+    let before = lab.snapshot();
+    let out = lab
+        .run(&["init", "--if-missing", "--ocsp-url", url])
+        .success();
+    assert!(out.stdout.contains("leaving it as it is"), "{out:#?}");
+    assert_eq!(lab.snapshot(), before);
+
+    lab.run(&["init", "--if-missing"]).testca_error(&[
+        "made for OCSP URL http://responder:8080/",
+        "docker compose down -v",
+    ]);
+    assert_eq!(lab.snapshot(), before, "a stale lab is not touched");
+
+    fs::write(lab.path("lab.toml"), "ocsp_url = 3\n").unwrap();
+    lab.run(&["init", "--if-missing", "--ocsp-url", url])
+        .testca_error(&["cannot be used", "lab.toml", "docker compose down -v"]);
+}
+
 #[test]
 fn init_in_a_non_empty_directory_is_refused() {
     let lab = Lab::empty();
