@@ -385,8 +385,13 @@ impl Drop for Registration {
         };
         self.connections.ended.notify_one();
         if trim {
-            // Off the runtime's threads: trimming walks every arena.
-            tokio::task::spawn_blocking(crate::memory::give_back);
+            // Off the runtime's threads when there is one: trimming walks every arena.
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    runtime.spawn_blocking(crate::memory::give_back);
+                }
+                Err(_) => crate::memory::give_back(),
+            }
         }
     }
 }
