@@ -7,6 +7,7 @@
 //!
 //! * [`harness`]: temporary labs made by `testca`, servers started on free
 //!   ports and stopped on drop, bounded child processes, a minimal HTTP client.
+//! * [`hostile`]: slow clients that hold connections open.
 //! * [`ocsp`]: OCSP requests built byte by byte (any version, hash, nonce or
 //!   defect), responses parsed with OpenSSL and with a small DER reader.
 //! * [`clients`]: `stapler check`, `openssl s_client`, `curl --cert-status`
@@ -17,6 +18,7 @@
 
 pub mod clients;
 pub mod harness;
+pub mod hostile;
 pub mod ocsp;
 pub mod peers;
 pub mod scenario;

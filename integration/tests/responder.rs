@@ -1553,3 +1553,258 @@ fn random_and_mutated_requests_do_not_break_it() {
     assert_good(&r, "localhost");
     assert_eq!(http_get(r.addr(), "/health").unwrap().status, 200);
 }
+
+// ------------------------------------------------------------------ hostile network
+
+use integration::hostile::{SlowClient, Variant};
+
+/// The DER encoding of the extension id-pkix-ocsp-extended-revoke (1.3.6.1.5.5.7.48.1.9),
+/// not critical, value NULL.
+const EXTENDED_REVOKE: &[u8] = &[
+    0x30, 0x0f, 0x06, 0x09, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01, 0x09, 0x04, 0x02, 0x05,
+    0x00,
+];
+
+#[test]
+fn revoked_for_a_never_issued_serial_carries_the_extended_revoke_extension() {
+    let r = LabResponder::start(&["--unknown-serial", "revoked"]);
+    let lab = &r.lab;
+    let issuer = intermediate(lab);
+    let id = CertId::with_serial(&issuer, &random_serial(), HashAlg::Sha1);
+    let response = post(&r, &Request::new(vec![id.clone()]).to_der());
+    let basic = basic(&response);
+    verify(&basic, &Trust::of_lab(lab)).expect("verifies with the extension");
+    assert_eq!(
+        info(&response).extensions,
+        vec![EXTENDED_REVOKE.to_vec()],
+        "RFC 6960 §4.4.8: responseExtensions"
+    );
+    // Also when answered from the pre-signed cache.
+    let again = post(&r, &Request::new(vec![id]).to_der());
+    assert_eq!(info(&again).extensions, vec![EXTENDED_REVOKE.to_vec()]);
+    // openssl prints it among the response extensions.
+    let file = lab.tmp().join("extended-revoke.der");
+    std::fs::write(&file, &response).unwrap();
+    let text = run(
+        Command::new("openssl")
+            .args(["ocsp", "-noverify", "-text", "-respin"])
+            .arg(&file),
+        COMMAND_TIMEOUT,
+    )
+    .success()
+    .stdout;
+    let extensions = text
+        .split("Response Extensions:")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no response extensions in:\n{text}"));
+    assert!(
+        extensions.contains("1.3.6.1.5.5.7.48.1.9") || extensions.contains("Extended"),
+        "{text}"
+    );
+    // A real certificate's answer says nothing of the sort.
+    let good = ask(&r, "localhost");
+    assert!(info(&good).extensions.is_empty());
+}
+
+#[test]
+fn get_obeys_max_request_bytes() {
+    let r = start();
+    let issuer = intermediate(&r.lab);
+    // 550 CertIDs: some 43 KB, over the default 10 KiB.
+    let ids = (0..550)
+        .map(|_| CertId::with_serial(&issuer, &random_serial(), HashAlg::Sha1))
+        .collect();
+    let der = Request::new(ids).to_der();
+    assert!(der.len() > 40_000);
+    let get = r.get(&format!("/{}", b64(&der))).expect("an HTTP response");
+    assert_eq!(get.status, 413, "GET of {} bytes", der.len());
+    let post = r.post(&der).expect("an HTTP response");
+    assert_eq!(post.status, 413, "POST of {} bytes", der.len());
+    assert_good(&r, "localhost");
+}
+
+#[test]
+fn expect_100_continue_over_the_limit_gets_413_at_once() {
+    use std::io::{Read, Write};
+    let r = start();
+    let mut stream = std::net::TcpStream::connect(r.addr()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "POST / HTTP/1.1\r\nHost: {}\r\nContent-Type: application/ocsp-request\r\nContent-Length: 100000\r\nExpect: 100-continue\r\n\r\n",
+        r.addr()
+    )
+    .unwrap();
+    // No body is sent: the answer must not wait for it.
+    let mut received = Vec::new();
+    let _ = stream.read_to_end(&mut received);
+    let text = String::from_utf8_lossy(&received);
+    assert!(
+        text.starts_with("HTTP/1.1 413"),
+        "expected an immediate 413, got: {text}"
+    );
+    assert!(!text.contains("100 Continue"), "{text}");
+}
+
+/// Trickles `client` one byte every `every` until the server closes it, at most `tries` times;
+/// whether it was closed.
+fn closed_while_trickling(client: &mut SlowClient, every: Duration, tries: usize) -> bool {
+    for _ in 0..tries {
+        if client.trickle().is_err() || client.closed_by_server(every) {
+            return true;
+        }
+    }
+    false
+}
+
+#[test]
+fn a_slow_body_is_cut_off_at_the_read_timeout() {
+    let r = start_read_timeout_2s();
+    let mut client = SlowClient::open(r.addr(), Variant::Body, None).unwrap();
+    // 9000 bytes at 2 a second would take over an hour; the request has 2 s in all.
+    assert!(
+        closed_while_trickling(&mut client, Duration::from_millis(500), 40),
+        "a body sent one byte every 500 ms was still read after 20 s"
+    );
+    assert_good(&r, "localhost");
+}
+
+#[test]
+fn slow_headers_are_cut_off_at_the_read_timeout() {
+    let r = start_read_timeout_2s();
+    let mut client = SlowClient::open(r.addr(), Variant::Headers, None).unwrap();
+    assert!(
+        closed_while_trickling(&mut client, Duration::from_millis(500), 40),
+        "headers sent one byte every 500 ms were still read after 20 s"
+    );
+    let mut silent = SlowClient::open(r.addr(), Variant::Silent, None).unwrap();
+    assert!(
+        closed_while_trickling(&mut silent, Duration::from_millis(500), 40),
+        "a connection that sends nothing was kept 20 s"
+    );
+    assert_good(&r, "localhost");
+}
+
+fn start_read_timeout_2s() -> LabResponder {
+    LabResponder::start(&["--read-timeout", "2s"])
+}
+
+#[test]
+fn idle_timeout_is_honoured_above_the_read_timeout() {
+    use std::io::{Read, Write};
+    let r = LabResponder::start(&["--read-timeout", "1s", "--idle-timeout", "30s"]);
+    let mut stream = std::net::TcpStream::connect(r.addr()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let request = format!("GET /health HTTP/1.1\r\nHost: {}\r\n\r\n", r.addr());
+    let answer = |stream: &mut std::net::TcpStream| -> String {
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut buf = [0u8; 4096];
+        let n = stream.read(&mut buf).unwrap_or(0);
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    assert!(answer(&mut stream).starts_with("HTTP/1.1 200"));
+    // Idle for three read timeouts: still open, as --idle-timeout says.
+    std::thread::sleep(Duration::from_secs(3));
+    let second = answer(&mut stream);
+    assert!(
+        second.starts_with("HTTP/1.1 200"),
+        "the keep-alive connection was closed after 3 s idle (--idle-timeout 30s): {second:?}"
+    );
+    // And an idle connection does go away at the idle timeout.
+    let r = LabResponder::start(&["--idle-timeout", "1s"]);
+    let mut client = SlowClient::open(r.addr(), Variant::Silent, None).unwrap();
+    assert!(client.closed_by_server(Duration::from_secs(15)));
+}
+
+#[test]
+fn a_normal_client_is_served_while_the_connection_cap_is_full() {
+    // Slow clients get a minute each: only the cap can close them.
+    let r = LabResponder::start(&["--max-connections", "20", "--read-timeout", "60s"]);
+    let mut slow: Vec<SlowClient> = (0..40)
+        .map(|i| {
+            let variant = if i % 2 == 0 {
+                Variant::Headers
+            } else {
+                Variant::Body
+            };
+            SlowClient::open(r.addr(), variant, None).unwrap()
+        })
+        .collect();
+    for _ in 0..3 {
+        assert_good(&r, "localhost");
+    }
+    // The oldest slow connections made room; the newest are still open.
+    assert!(
+        slow[0].closed_by_server(Duration::from_secs(5)),
+        "the oldest slow connection is still open"
+    );
+    let newest = slow.len() - 1;
+    assert!(
+        !slow[newest].closed_by_server(Duration::from_millis(200)),
+        "the newest slow connection was closed first"
+    );
+    let log = r.responder.log();
+    assert!(log.contains("--max-connections"), "{log}");
+}
+
+#[test]
+fn idle_connections_make_room_before_slow_ones() {
+    use std::io::{Read, Write};
+    let r = LabResponder::start(&["--max-connections", "4", "--read-timeout", "60s"]);
+    // The oldest: a slow client. Then three idle keep-alive connections.
+    let mut slow = SlowClient::open(r.addr(), Variant::Headers, None).unwrap();
+    let mut idle = Vec::new();
+    for _ in 0..3 {
+        let mut stream = std::net::TcpStream::connect(r.addr()).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        write!(stream, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut buf = [0u8; 1024];
+        let n = stream.read(&mut buf).unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+        idle.push(stream);
+    }
+    // A fifth client: the longest idle one goes, not the slow one.
+    assert_good(&r, "localhost");
+    let mut buf = [0u8; 16];
+    idle[0]
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    assert!(
+        matches!(idle[0].read(&mut buf), Ok(0) | Err(_)),
+        "the longest idle connection is still open"
+    );
+    assert!(
+        !slow.closed_by_server(Duration::from_millis(200)),
+        "the slow connection was closed while idle ones were left"
+    );
+}
+
+#[test]
+fn a_flood_of_never_issued_serials_does_not_evict_issued_answers() {
+    let r = LabResponder::start(&["--cache-bytes", "200000"]);
+    let hits =
+        |r: &LabResponder| metric(&metrics(r), "ocsp_responder_cache_hits_total").unwrap_or(0.0);
+    ask(&r, "localhost");
+    let before = hits(&r);
+    ask(&r, "localhost");
+    assert_eq!(hits(&r), before + 1.0, "the second request is a cache hit");
+    // Far more never-issued answers than the whole cache holds.
+    let issuer = intermediate(&r.lab);
+    for _ in 0..400 {
+        let id = CertId::with_serial(&issuer, &random_serial(), HashAlg::Sha1);
+        post(&r, &Request::new(vec![id]).to_der());
+    }
+    let before = hits(&r);
+    ask(&r, "localhost");
+    assert_eq!(
+        hits(&r),
+        before + 1.0,
+        "the flood evicted the answer for an issued certificate"
+    );
+}

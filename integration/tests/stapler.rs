@@ -1319,3 +1319,148 @@ fn no_verify_staples_what_the_responder_says_and_check_catches_it() {
     let json = status_json(lab, &stapler);
     assert_eq!(json_field(&json, "verify").as_deref(), Some("false"));
 }
+
+// ------------------------------------------------------------------ hostile network
+
+use integration::hostile::{SlowClient, Variant};
+use openssl::ssl::{SslConnector, SslMethod};
+
+/// A TLS client configuration trusting the lab's root, for slow clients.
+fn connector(lab: &TestLab) -> SslConnector {
+    let mut builder = SslConnector::builder(SslMethod::tls_client()).unwrap();
+    builder.set_ca_file(lab.root_cert()).unwrap();
+    builder.build()
+}
+
+/// Trickles `client` one byte every `every` until the server closes it, at most `tries` times;
+/// whether it was closed.
+fn closed_while_trickling(client: &mut SlowClient, every: Duration, tries: usize) -> bool {
+    for _ in 0..tries {
+        if client.trickle().is_err() || client.closed_by_server(every) {
+            return true;
+        }
+    }
+    false
+}
+
+#[test]
+fn a_stalled_tls_handshake_is_cut_off_at_the_read_timeout() {
+    let r = LabResponder::start(&[]);
+    let lab = &r.lab;
+    let stapler = lab.start_stapler(&["--read-timeout", "2s"]);
+    let mut silent = SlowClient::open(stapler.addr(), Variant::Silent, None).unwrap();
+    assert!(
+        silent.closed_by_server(Duration::from_secs(15)),
+        "a client that never sent its ClientHello was kept 15 s"
+    );
+    staple(lab, &stapler);
+}
+
+#[test]
+fn a_slow_request_over_tls_is_cut_off_at_the_read_timeout() {
+    let r = LabResponder::start(&[]);
+    let lab = &r.lab;
+    let stapler = lab.start_stapler(&["--read-timeout", "2s"]);
+    let tls = connector(lab);
+    for variant in [Variant::Headers, Variant::Body] {
+        let mut client = SlowClient::open(stapler.addr(), variant, Some(&tls)).unwrap();
+        assert!(
+            closed_while_trickling(&mut client, Duration::from_millis(500), 40),
+            "{variant:?} sent one byte every 500 ms was still read after 20 s"
+        );
+    }
+    staple(lab, &stapler);
+}
+
+#[test]
+fn a_normal_client_of_the_stapler_is_served_while_the_connection_cap_is_full() {
+    let r = LabResponder::start(&[]);
+    let lab = &r.lab;
+    let stapler = lab.start_stapler(&["--max-connections", "10", "--read-timeout", "60s"]);
+    let tls = connector(lab);
+    let mut slow = Vec::new();
+    for i in 0..24 {
+        let variant = [Variant::Silent, Variant::Headers, Variant::Body][i % 3];
+        slow.push(SlowClient::open(stapler.addr(), variant, Some(&tls)).unwrap());
+    }
+    for _ in 0..3 {
+        let health = lab
+            .https_get(stapler.addr(), "/health")
+            .unwrap_or_else(|e| panic!("GET /health while full: {e}\n{}", stapler.log()));
+        assert_eq!(health.status, 200);
+        staple(lab, &stapler);
+    }
+    assert!(
+        slow[0].closed_by_server(Duration::from_secs(5)),
+        "the oldest slow connection is still open"
+    );
+    let newest = slow.len() - 1;
+    assert!(
+        !slow[newest].closed_by_server(Duration::from_millis(200)),
+        "the newest slow connection was closed first"
+    );
+}
+
+#[test]
+fn admin_refresh_from_127_0_0_1_is_served_on_an_ipv6_wildcard_listener() {
+    // A dual-stack socket is needed: IPv4 clients then appear as ::ffff:127.0.0.1.
+    let dual_stack = std::net::TcpListener::bind("[::]:0").and_then(|l| {
+        let port = l.local_addr()?.port();
+        TcpStream::connect(("127.0.0.1", port)).map(|_| ())
+    });
+    if let Err(e) = dual_stack {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "no dual-stack IPv6 socket here: {e}"
+        );
+        println!("skipped: no dual-stack IPv6 socket here ({e})");
+        return;
+    }
+    let r = LabResponder::start(&[]);
+    let lab = &r.lab;
+    let port = free_port();
+    let wildcard: SocketAddr = format!("[::]:{port}").parse().unwrap();
+    let loopback = SocketAddr::from(([127, 0, 0, 1], port));
+    let stapler = Server::start(&integration::harness::ServerSpec {
+        name: "stapler".into(),
+        program: integration::harness::binary("stapler"),
+        args: vec![
+            "--dir".into(),
+            lab.dir().into(),
+            "--listen".into(),
+            wildcard.to_string().into(),
+        ],
+        env: Vec::new(),
+        addr: loopback,
+        ready_line: Some(stapler_ready_line(wildcard)),
+        health_path: None,
+        log_dir: lab.tmp().join("logs"),
+    })
+    .expect("the stapler starts on [::]");
+    let response = lab
+        .https_post(loopback, "/admin/refresh")
+        .expect("POST /admin/refresh");
+    assert_eq!(
+        response.status,
+        200,
+        "127.0.0.1 through [::] is loopback: {}\n{}",
+        response.text(),
+        stapler.log()
+    );
+}
+
+#[test]
+fn the_stapler_log_is_tagged_with_the_stapler() {
+    let r = LabResponder::start(&[]);
+    let lab = &r.lab;
+    let mut stapler = lab.start_stapler(&[]);
+    staple(lab, &stapler);
+    stapler.stop();
+    let log = stapler.log();
+    assert!(log.contains("shutting down"), "{log}");
+    let foreign: Vec<&str> = log.lines().filter(|l| l.contains("responder::")).collect();
+    assert!(
+        foreign.is_empty(),
+        "lines tagged as the responder's: {foreign:?}"
+    );
+}

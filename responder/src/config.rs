@@ -79,7 +79,8 @@ pub struct Config {
     #[arg(long, env = "OCSPLAB_MAX_REQUEST_BYTES", default_value_t = 10 * 1024)]
     pub max_request_bytes: usize,
 
-    /// Time a client has to send its request headers and body (slow clients are cut off).
+    /// Time a client has to send a whole request, headers and body (slower ones get 408 or
+    /// are cut off), counted from its first byte.
     #[arg(long, env = "OCSPLAB_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub read_timeout: Duration,
 
@@ -87,9 +88,20 @@ pub struct Config {
     #[arg(long, env = "OCSPLAB_IDLE_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
     pub idle_timeout: Duration,
 
-    /// Pre-signed responses kept in memory.
+    /// Connections open at once; when full, the oldest idle (else slowest) connection is closed
+    /// so that new clients are served [default: the open-file limit, raised to its hard limit
+    /// at start, minus 64].
+    #[arg(long, env = "OCSPLAB_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: Option<u32>,
+
+    /// Revocation states kept in memory (issued certificates only).
     #[arg(long, env = "OCSPLAB_CACHE_ENTRIES", default_value_t = 100_000)]
     pub cache_entries: usize,
+
+    /// Bytes of pre-signed responses kept in memory; an eighth of them is for answers about
+    /// serials never issued, so that a flood of those cannot evict the real certificates' answers.
+    #[arg(long, env = "OCSPLAB_CACHE_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub cache_bytes: u64,
 }
 
 impl Config {

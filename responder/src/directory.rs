@@ -78,7 +78,7 @@ pub struct Directory {
     statuses: StatusCache,
 }
 
-/// Revocation states already read, by issuer and serial (`None`: never issued).
+/// Revocation states already read, by issuer and serial (issued serials only).
 pub struct StatusCache(quick_cache::sync::Cache<(IssuerId, Serial), Option<RevocationStatus>>);
 
 impl StatusCache {
@@ -190,7 +190,10 @@ impl Directory {
             return Ok(known);
         }
         let status = store.status(issuer, &key.1).await?;
-        self.statuses.0.insert(key, status);
+        // Serials never issued are not kept: a flood of made-up ones would evict real ones.
+        if status.is_some() {
+            self.statuses.0.insert(key, status);
+        }
         Ok(status)
     }
 

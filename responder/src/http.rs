@@ -125,6 +125,23 @@ async fn ocsp(
     let prefix = responder.config().path_prefix.as_str();
     let (der, kind) = match method {
         Method::GET | Method::HEAD => match decode_get_path(uri.path(), prefix) {
+            // The same limit as a POST body: a GET is no way around it.
+            Ok(der) if der.len() > responder.config().max_request_bytes => {
+                count(
+                    &responder,
+                    metrics::Method::Get,
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "none",
+                );
+                return (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!(
+                        "request over {} bytes (--max-request-bytes)\n",
+                        responder.config().max_request_bytes
+                    ),
+                )
+                    .into_response();
+            }
             Ok(der) => (der, metrics::Method::Get),
             Err(GetPathError::OutsidePrefix) => return not_found(prefix),
             Err(GetPathError::Empty) => return usage(prefix),

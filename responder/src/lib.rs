@@ -7,12 +7,15 @@
 //! misbehave on purpose through faults stored in the same database.
 #![deny(missing_docs)]
 
+pub mod accept;
+pub mod cache;
 pub mod config;
 pub mod crl;
 pub mod directory;
 pub mod error;
 pub mod get_path;
 pub mod http;
+pub mod memory;
 pub mod metrics;
 pub mod request;
 pub mod response;

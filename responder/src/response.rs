@@ -93,6 +93,9 @@ pub struct ResponseOptions<'a> {
     pub nonce: Option<&'a RequestNonce>,
     /// Make the signature invalid (the bad-signature fault).
     pub corrupt_signature: bool,
+    /// Some `revoked` status stands for a serial that was never issued: RFC 6960 §2.2 and
+    /// §4.4.8 then require the extended revoked definition extension.
+    pub extended_revoke: bool,
 }
 
 /// Builds and signs an `OCSPResponse` (status successful, `id-pkix-ocsp-basic`).
@@ -110,6 +113,9 @@ pub fn build_signed_response<K: SigningKey>(
     }
     if let Some(nonce) = options.nonce {
         builder = builder.with_extension(EchoedNonce(nonce))?;
+    }
+    if options.extended_revoke {
+        builder = builder.with_extension(ExtendedRevoke)?;
     }
     let certs = options
         .include_signer_cert
@@ -178,6 +184,29 @@ impl Encode for EchoedNonce<'_> {
 impl AsExtension for EchoedNonce<'_> {
     fn critical(&self, _subject: &Name, _extensions: &[Extension]) -> bool {
         self.0.critical
+    }
+}
+
+/// id-pkix-ocsp-extended-revoke (RFC 6960 §4.4.8): value NULL, not critical.
+struct ExtendedRevoke;
+
+impl const_oid::AssociatedOid for ExtendedRevoke {
+    const OID: ObjectIdentifier = const_oid::db::rfc6960::ID_PKIX_OCSP_EXTENDED_REVOKE;
+}
+
+impl Encode for ExtendedRevoke {
+    fn encoded_len(&self) -> der::Result<Length> {
+        der::asn1::Null.encoded_len()
+    }
+
+    fn encode(&self, writer: &mut impl Writer) -> der::Result<()> {
+        der::asn1::Null.encode(writer)
+    }
+}
+
+impl AsExtension for ExtendedRevoke {
+    fn critical(&self, _subject: &Name, _extensions: &[Extension]) -> bool {
+        false
     }
 }
 

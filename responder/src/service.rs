@@ -16,6 +16,7 @@ use time::OffsetDateTime;
 use tracing::{debug, error, info, warn};
 use x509_cert::ext::pkix::CrlReason;
 
+use crate::cache::{Presigned, ResponseCache};
 use crate::config::{Config, UnknownIssuer, UnknownSerial};
 use crate::directory::{Directory, IssuerEntry, SignerOverride, SigningIdentity};
 use crate::error::Result;
@@ -110,16 +111,6 @@ fn error_name(status: ErrorStatus) -> &'static str {
     }
 }
 
-/// A signed response kept for reuse by requests without a nonce.
-#[derive(Debug)]
-struct Presigned {
-    reply: OcspReply,
-    produced: Instant,
-    generation: i64,
-    statuses: Vec<Status>,
-    signer: [u8; 20],
-}
-
 /// How a fault bends a signed response.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Tweak {
@@ -141,7 +132,7 @@ pub struct Responder {
     directory: ArcSwap<Directory>,
     reload: tokio::sync::Mutex<()>,
     signer_override: Option<SignerOverride>,
-    cache: quick_cache::sync::Cache<Vec<u8>, Arc<Presigned>>,
+    cache: ResponseCache,
     rogue: Arc<SigningIdentity>,
     crls: crate::crl::CrlCache,
     /// Prometheus metrics.
@@ -177,7 +168,7 @@ impl Responder {
         let directory = Directory::load(&store, &layout, &config, signer_override.as_ref()).await?;
         let rogue = Arc::new(rogue_signer()?);
         Ok(Responder {
-            cache: quick_cache::sync::Cache::new(config.cache_entries.max(1)),
+            cache: ResponseCache::new(config.cache_bytes),
             seen_header: Mutex::new(probe.read()),
             directory: ArcSwap::from_pointee(directory),
             reload: tokio::sync::Mutex::new(()),
@@ -366,7 +357,7 @@ impl Responder {
             return Ok(Reply::Ocsp(c.reply.clone()));
         }
 
-        let statuses = self.statuses(request, &issuers, dir).await?;
+        let (statuses, unissued) = self.statuses(request, &issuers, dir).await?;
         if let (Some(c), Some(key)) = (&cached, &cache_key)
             && c.statuses == statuses
         {
@@ -380,13 +371,17 @@ impl Responder {
                     statuses: c.statuses.clone(),
                     signer: c.signer,
                 }),
+                unissued,
             );
             self.metrics.cache_hits.inc();
             return Ok(Reply::Ocsp(c.reply.clone()));
         }
 
         self.metrics.cache_misses.inc();
-        let reply = self.sign(request, &statuses, &signer, tweak).await?;
+        let extended_revoke = unissued && self.config.unknown_serial == UnknownSerial::Revoked;
+        let reply = self
+            .sign(request, &statuses, &signer, tweak, extended_revoke)
+            .await?;
         if let Some(key) = cache_key {
             self.cache.insert(
                 key,
@@ -397,26 +392,38 @@ impl Responder {
                     statuses,
                     signer: signer.fingerprint,
                 }),
+                unissued,
             );
         }
         Ok(Reply::Ocsp(reply))
     }
 
-    /// The status of each CertID, from the database.
+    /// The status of each CertID, from the database, and whether any of them
+    /// names a serial or an issuer the lab never issued.
     async fn statuses(
         &self,
         request: &ParsedRequest,
         issuers: &[Option<&IssuerEntry>],
         dir: &Directory,
-    ) -> Result<Vec<Status>> {
+    ) -> Result<(Vec<Status>, bool)> {
         let mut out = Vec::with_capacity(request.cert_ids.len());
+        let mut unissued = false;
         for (cert_id, issuer) in request.cert_ids.iter().zip(issuers) {
             let status = match (issuer, Serial::from_bytes(&cert_id.serial)) {
-                (None, _) => Status::Unknown,
-                (Some(_), Err(_)) => self.never_issued(),
+                (None, _) => {
+                    unissued = true;
+                    Status::Unknown
+                }
+                (Some(_), Err(_)) => {
+                    unissued = true;
+                    self.never_issued()
+                }
                 (Some(issuer), Ok(serial)) => {
                     match dir.status(&self.store, issuer.id, serial).await? {
-                        None => self.never_issued(),
+                        None => {
+                            unissued = true;
+                            self.never_issued()
+                        }
                         Some(RevocationStatus::Good) => Status::Good,
                         Some(RevocationStatus::Revoked { at, reason }) => Status::Revoked {
                             revocation_time: at.into(),
@@ -427,7 +434,7 @@ impl Responder {
             };
             out.push(status);
         }
-        Ok(out)
+        Ok((out, unissued))
     }
 
     fn never_issued(&self) -> Status {
@@ -448,6 +455,7 @@ impl Responder {
         statuses: &[Status],
         signer: &Arc<SigningIdentity>,
         tweak: Option<Tweak>,
+        extended_revoke: bool,
     ) -> Result<OcspReply> {
         let now = SystemTime::now();
         let (this_update, next_update) = match tweak {
@@ -494,6 +502,7 @@ impl Responder {
                 include_signer_cert: identity.include_cert,
                 nonce: nonce.as_ref(),
                 corrupt_signature: corrupt,
+                extended_revoke,
             };
             build_signed_response_der(&identity.signer, &specs, &options)
         };

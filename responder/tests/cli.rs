@@ -159,6 +159,10 @@ fn help_shows_every_default() {
         "[default: 60s]",
         "--cache-entries",
         "[default: 100000]",
+        "--cache-bytes",
+        "[default: 16777216]",
+        "--max-connections",
+        "[default: the open-file limit",
     ] {
         assert!(
             help.contains(needle),

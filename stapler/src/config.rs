@@ -143,6 +143,21 @@ pub struct ServeArgs {
     /// Send a nonce with each request (defeats the responder's caching; off in nginx and Apache).
     #[arg(long, env = "OCSPLAB_STAPLER_NONCE")]
     pub nonce: bool,
+
+    /// Time a client has for its TLS handshake, and then for each whole request (headers and
+    /// body, counted from its first byte); slower ones are cut off.
+    #[arg(long, env = "OCSPLAB_STAPLER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub read_timeout: Duration,
+
+    /// Time an idle keep-alive connection is kept open.
+    #[arg(long, env = "OCSPLAB_STAPLER_IDLE_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// Connections open at once; when full, the oldest idle (else slowest) connection is closed
+    /// so that new clients are served [default: the open-file limit, raised to its hard limit
+    /// at start, minus 64].
+    #[arg(long, env = "OCSPLAB_STAPLER_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: Option<u32>,
 }
 
 /// One certificate to serve.
@@ -197,6 +212,11 @@ struct FileConfig {
     #[serde(default, with = "humantime_serde_opt")]
     clock_skew: Option<Duration>,
     nonce: Option<bool>,
+    #[serde(default, with = "humantime_serde_opt")]
+    read_timeout: Option<Duration>,
+    #[serde(default, with = "humantime_serde_opt")]
+    idle_timeout: Option<Duration>,
+    max_connections: Option<u32>,
     #[serde(default)]
     certificate: Vec<CertConfig>,
 }
@@ -305,6 +325,9 @@ impl ServeArgs {
             take!(backoff_max);
             take!(clock_skew);
             take!(nonce);
+            take!(read_timeout);
+            take!(idle_timeout);
+            take!(max_connections, some);
             if let Some(on) = file.stapling
                 && unset("no_stapling")
             {

@@ -6,21 +6,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use responder::accept::{Component, Handshake, Limits, TrackedIo, connection_cap};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
-use tower::ServiceExt;
-use tracing::{debug, error, info, warn};
+use tracing::{error, info};
 
 use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::staple::Slot;
-use crate::web::{App, Peer, router};
+use crate::web::{App, router};
 
-/// How long a client may take to finish its TLS handshake or send request headers.
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest request body: the stapler's only POST (`/admin/refresh`) takes none.
+const MAX_BODY: usize = 16 * 1024;
 
 /// Runs the stapler until `shutdown` completes.
 pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
@@ -103,68 +101,43 @@ pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()>) -> an
         slots.len()
     );
 
-    tokio::pin!(shutdown);
-    let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let _ = stream.set_nodelay(true);
-                    let tls = tls.clone();
-                    let routes = routes.clone();
-                    let mut stop = stop_rx.clone();
-                    let open = open.clone();
-                    open.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    tokio::spawn(async move {
-                        match tokio::time::timeout(CLIENT_TIMEOUT, tls.accept(stream)).await {
-                            Ok(Ok(stream)) => serve_connection(stream, peer, routes, &mut stop).await,
-                            Ok(Err(e)) => debug!(%peer, error = %e, "TLS handshake failed"),
-                            Err(_) => debug!(%peer, "TLS handshake timed out"),
-                        }
-                        open.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
-                    });
-                }
-                Err(e) => {
-                    warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-            () = &mut shutdown => break,
-        }
-    }
-    drop(listener);
+    let limits = Limits {
+        read_timeout: options.read_timeout,
+        idle_timeout: options.idle_timeout,
+        max_connections: connection_cap(options.max_connections.map(|n| n as usize)),
+        max_body: MAX_BODY,
+        shutdown_grace: options.read_timeout,
+    };
+    info!(
+        "up to {} connections at once (--max-connections)",
+        limits.max_connections
+    );
+    responder::accept::serve(
+        listener,
+        routes,
+        Tls(tls),
+        limits,
+        Component::Stapler,
+        shutdown,
+    )
+    .await;
+    // The background refreshes stop with the server.
     let _ = stop_tx.send(true);
-    responder::server::wait_for_connections(&open, CLIENT_TIMEOUT).await;
     info!("stapler stopped");
     Ok(())
 }
 
-async fn serve_connection(
-    stream: tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
-    peer: std::net::SocketAddr,
-    routes: axum::Router,
-    stop: &mut watch::Receiver<bool>,
-) {
-    let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-        request.extensions_mut().insert(Peer(peer));
-        routes.clone().oneshot(request.map(axum::body::Body::new))
-    });
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(CLIENT_TIMEOUT);
-    let connection = builder.serve_connection(TokioIo::new(stream), service);
-    tokio::pin!(connection);
-    tokio::select! {
-        result = connection.as_mut() => {
-            if let Err(e) = result {
-                debug!(%peer, error = %e, "connection error");
-            }
-        }
-        _ = stop.changed() => {
-            connection.as_mut().graceful_shutdown();
-            let _ = connection.await;
-        }
+/// The TLS handshake, bounded by the accept loop's read timeout.
+#[derive(Clone)]
+struct Tls(TlsAcceptor);
+
+impl Handshake for Tls {
+    type Stream = tokio_rustls::server::TlsStream<TrackedIo>;
+    fn handshake(
+        &self,
+        io: TrackedIo,
+    ) -> impl Future<Output = std::io::Result<Self::Stream>> + Send {
+        self.0.accept(io)
     }
 }
 

@@ -18,9 +18,7 @@ use axum::{Extension, Json, Router};
 use crate::metrics::Metrics;
 use crate::staple::{CertificateStatus, Slot};
 
-/// The address of the client of a request (set by the server for every request).
-#[derive(Clone, Copy, Debug)]
-pub struct Peer(pub SocketAddr);
+pub use responder::accept::Peer;
 
 /// What the handlers share.
 #[derive(Debug)]
@@ -122,7 +120,7 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
 
 /// The refresh on the HTTPS port: loopback clients only.
 async fn refresh(State(app): State<Arc<App>>, Extension(Peer(peer)): Extension<Peer>) -> Response {
-    if !peer.ip().is_loopback() {
+    if !is_loopback(peer) {
         return (
             StatusCode::FORBIDDEN,
             "POST /admin/refresh is served to loopback clients only on the HTTPS port; \
@@ -241,9 +239,37 @@ async fn page(State(app): State<Arc<App>>) -> Html<String> {
     Html(html)
 }
 
+/// Whether a client connects from this machine, also through an IPv6 socket
+/// (`[::]`) where 127.0.0.1 appears as ::ffff:127.0.0.1.
+pub fn is_loopback(peer: SocketAddr) -> bool {
+    peer.ip().to_canonical().is_loopback()
+}
+
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v4_mapped_loopback_is_loopback() {
+        for addr in [
+            "127.0.0.1:1",
+            "[::1]:1",
+            "[::ffff:127.0.0.1]:1",
+            "[::ffff:127.9.9.9]:1",
+        ] {
+            let peer: SocketAddr = addr.parse().unwrap_or_else(|e| panic!("{addr}: {e}"));
+            assert!(is_loopback(peer), "{addr}");
+        }
+        for addr in ["10.0.0.1:1", "[::ffff:10.0.0.1]:1", "[2001:db8::1]:1"] {
+            let peer: SocketAddr = addr.parse().unwrap_or_else(|e| panic!("{addr}: {e}"));
+            assert!(!is_loopback(peer), "{addr}");
+        }
+    }
 }

@@ -122,6 +122,12 @@ fn help_shows_the_defaults_and_the_nginx_and_apache_names() {
         "[default: 1s]",
         "[default: 5m]",
         "[default: staple]",
+        "--read-timeout <READ_TIMEOUT>",
+        "[default: 10s]",
+        "--idle-timeout <IDLE_TIMEOUT>",
+        "[default: 60s]",
+        "--max-connections <MAX_CONNECTIONS>",
+        "[default: the open-file limit",
         "OCSPLAB_DIR",
         // What the same settings are called in nginx and Apache.
         "ssl_certificate",
