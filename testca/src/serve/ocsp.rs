@@ -75,6 +75,14 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02X}")).collect()
 }
 
+/// A DER INTEGER's bytes without the sign byte that keeps a positive number positive.
+fn unsigned(bytes: &[u8]) -> &[u8] {
+    match bytes {
+        [0, next, ..] if *next >= 0x80 => &bytes[1..],
+        _ => bytes,
+    }
+}
+
 fn status_name(status: OcspResponseStatus) -> &'static str {
     match status {
         OcspResponseStatus::Successful => "successful",
@@ -156,7 +164,7 @@ pub fn decode(der: &[u8]) -> Value {
         "hash_algorithm": id.hash_algorithm.oid.to_string(),
         "issuer_name_hash": hex(id.issuer_name_hash.as_bytes()),
         "issuer_key_hash": hex(id.issuer_key_hash.as_bytes()),
-        "serial": hex(id.serial_number.as_bytes()),
+        "serial": hex(unsigned(id.serial_number.as_bytes())),
     });
     out["responses"] = json!(data.responses.len());
     out["certs_included"] = json!(basic.certs.as_ref().map_or(0, Vec::len));
