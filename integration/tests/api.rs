@@ -10,8 +10,8 @@ use std::net::SocketAddr;
 use base64::Engine;
 use integration::harness::{HttpResponse, LabResponder, TestLab, http_request};
 use integration::ocsp::{HashAlg, basic, load_cert, openssl_request};
-use openssl::ocsp::{OcspCertId, OcspCertStatus, OcspRevokedStatus};
 use openssl::hash::MessageDigest;
+use openssl::ocsp::{OcspCertId, OcspCertStatus, OcspRevokedStatus};
 use serde_json::{Value, json};
 
 /// Sends one API request with an optional bearer token and body.
@@ -65,7 +65,9 @@ fn responder_status(lr: &LabResponder, name: &str) -> (OcspCertStatus, OcspRevok
     let response = lr.post(&request).expect("the responder answers");
     let basic = basic(&response.body);
     let id = OcspCertId::from_cert(MessageDigest::sha1(), &cert, &issuer).unwrap();
-    let status = basic.find_status(&id).expect("an answer for the certificate");
+    let status = basic
+        .find_status(&id)
+        .expect("an answer for the certificate");
     (status.status, status.reason)
 }
 
@@ -125,7 +127,13 @@ fn a_revocation_through_the_api_is_in_the_next_ocsp_answer() {
     assert!(lr.lab.testca_ok(&["show", "localhost"]).contains("revoked"));
 
     // The decoded-answer endpoint asks the same responder; its DER says the same to OpenSSL.
-    let answer = call(addr, "GET", "/api/v1/certificates/localhost/ocsp", Some(&token), None);
+    let answer = call(
+        addr,
+        "GET",
+        "/api/v1/certificates/localhost/ocsp",
+        Some(&token),
+        None,
+    );
     assert_eq!(answer.status, 200, "{}", answer.text());
     let answer = json_of(&answer);
     assert_eq!(answer["response_status"], "successful");
@@ -133,7 +141,10 @@ fn a_revocation_through_the_api_is_in_the_next_ocsp_answer() {
     assert_eq!(answer["reason"], "keyCompromise");
     assert_eq!(answer["revoked_at"], "2026-01-02T03:04:05Z");
     assert_eq!(answer["cert_id"]["serial"], revoked["serial"]);
-    assert!(answer["signer"].as_str().unwrap().contains("OCSP"), "{answer}");
+    assert!(
+        answer["signer"].as_str().unwrap().contains("OCSP"),
+        "{answer}"
+    );
     assert!(answer["next_update"].as_str().is_some());
     let der = base64::engine::general_purpose::STANDARD
         .decode(answer["der_base64"].as_str().unwrap())
@@ -146,7 +157,13 @@ fn a_revocation_through_the_api_is_in_the_next_ocsp_answer() {
         OcspCertStatus::REVOKED
     );
 
-    let good = call(addr, "POST", "/api/v1/certificates/localhost/unrevoke", Some(&token), None);
+    let good = call(
+        addr,
+        "POST",
+        "/api/v1/certificates/localhost/unrevoke",
+        Some(&token),
+        None,
+    );
     assert_eq!(good.status, 200, "{}", good.text());
     assert_eq!(json_of(&good)["status"], "good");
     assert_eq!(responder_status(&lr, "localhost").0, OcspCertStatus::GOOD);
@@ -169,12 +186,24 @@ fn issue_faults_and_signers_go_through_the_same_operations() {
     assert_eq!(issued.status, 201, "{}", issued.text());
     let issued = json_of(&issued);
     assert_eq!(issued["must_staple"], true);
-    assert!(lr.lab.cert("shop").is_file(), "the files are written like `testca issue`");
+    assert!(
+        lr.lab.cert("shop").is_file(),
+        "the files are written like `testca issue`"
+    );
     let shown = lr.lab.testca_ok(&["show", "shop", "--json"]);
     assert!(shown.contains(issued["serial"].as_str().unwrap()));
     // Same name again: the CLI's refusal.
-    let again = call(addr, "POST", "/api/v1/certificates", Some(&token), Some(br#"{"name": "shop"}"#));
-    assert_eq!(problem(&again, 409), cli_message(&lr.lab, &["issue", "shop"]).trim_start_matches("testca: "));
+    let again = call(
+        addr,
+        "POST",
+        "/api/v1/certificates",
+        Some(&token),
+        Some(br#"{"name": "shop"}"#),
+    );
+    assert_eq!(
+        problem(&again, 409),
+        cli_message(&lr.lab, &["issue", "shop"]).trim_start_matches("testca: ")
+    );
 
     // A fault set through the API makes the responder misbehave; clearing it heals it.
     let set = call(
@@ -186,18 +215,46 @@ fn issue_faults_and_signers_go_through_the_same_operations() {
     );
     assert_eq!(set.status, 201, "{}", set.text());
     assert_eq!(json_of(&set)["certificate"], "localhost");
-    assert!(lr.lab.testca_ok(&["fault", "list"]).contains("try-later for localhost"));
-    let answer = json_of(&call(addr, "GET", "/api/v1/certificates/localhost/ocsp", Some(&token), None));
+    assert!(
+        lr.lab
+            .testca_ok(&["fault", "list"])
+            .contains("try-later for localhost")
+    );
+    let answer = json_of(&call(
+        addr,
+        "GET",
+        "/api/v1/certificates/localhost/ocsp",
+        Some(&token),
+        None,
+    ));
     assert_eq!(answer["response_status"], "tryLater", "{answer}");
     let listed = json_of(&call(addr, "GET", "/api/v1/faults", Some(&token), None));
     assert_eq!(listed.as_array().unwrap().len(), 1);
-    let cleared = call(addr, "DELETE", "/api/v1/faults?certificate=localhost", Some(&token), None);
+    let cleared = call(
+        addr,
+        "DELETE",
+        "/api/v1/faults?certificate=localhost",
+        Some(&token),
+        None,
+    );
     assert_eq!(json_of(&cleared)["cleared"], 1);
-    let answer = json_of(&call(addr, "GET", "/api/v1/certificates/localhost/ocsp", Some(&token), None));
+    let answer = json_of(&call(
+        addr,
+        "GET",
+        "/api/v1/certificates/localhost/ocsp",
+        Some(&token),
+        None,
+    ));
     assert_eq!(answer["cert_status"], "good", "{answer}");
 
     // A defective signer: the responder signs with the newest one.
-    let signer = call(addr, "POST", "/api/v1/signers/intermediate", Some(&token), Some(br#"{"no_eku": true}"#));
+    let signer = call(
+        addr,
+        "POST",
+        "/api/v1/signers/intermediate",
+        Some(&token),
+        Some(br#"{"no_eku": true}"#),
+    );
     assert_eq!(signer.status, 201, "{}", signer.text());
     assert_eq!(json_of(&signer)["kind"], "ocsp-signer");
 }
@@ -217,15 +274,25 @@ fn without_the_token_every_route_is_refused() {
     assert!(paths.len() >= 10);
     let mut checked = 0;
     for (path, item) in paths {
-        let path = path.replace("{name}", "localhost").replace("{ca}", "intermediate");
+        let path = path
+            .replace("{name}", "localhost")
+            .replace("{ca}", "intermediate");
         for method in item.as_object().unwrap().keys() {
             let method = method.to_ascii_uppercase();
-            let body: Option<&[u8]> = (method == "POST").then_some(br#"{"name":"x","mode":"close"}"#);
+            let body: Option<&[u8]> =
+                (method == "POST").then_some(br#"{"name":"x","mode":"close"}"#);
             for given in [None, Some("wrong"), Some(&token[..token.len() - 1])] {
                 let response = call(addr, &method, &path, given, body);
                 let detail = problem(&response, 401);
-                assert!(detail.contains("token") || detail.contains("Authorization"), "{detail}");
-                assert!(response.header("www-authenticate").is_some_and(|v| v.starts_with("Bearer")));
+                assert!(
+                    detail.contains("token") || detail.contains("Authorization"),
+                    "{detail}"
+                );
+                assert!(
+                    response
+                        .header("www-authenticate")
+                        .is_some_and(|v| v.starts_with("Bearer"))
+                );
             }
             checked += 1;
         }
@@ -238,12 +305,18 @@ fn without_the_token_every_route_is_refused() {
     assert_eq!(page.status, 200);
     assert!(page.text().contains("OCSP Lab console"));
     assert!(page.header("set-cookie").is_none());
-    assert!(page.header("content-security-policy").is_some_and(|c| c.contains("script-src 'self'")));
+    assert!(
+        page.header("content-security-policy")
+            .is_some_and(|c| c.contains("script-src 'self'"))
+    );
     // The token file is the owner's only.
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(lr.lab.path("api-token")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(lr.lab.path("api-token"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
 }
@@ -260,36 +333,90 @@ fn bad_requests_get_the_cli_message_and_change_nothing() {
 
     // Unknown name: 404 with exactly the CLI's message.
     let detail = problem(&post("/api/v1/certificates/nope/revoke", b"{}"), 404);
-    assert_eq!(format!("testca: {detail}"), cli_message(lab, &["revoke", "nope"]));
-    problem(&call(addr, "GET", "/api/v1/certificates/nope", Some(&token), None), 404);
-    problem(&call(addr, "GET", "/api/v1/certificates/nope/ocsp", Some(&token), None), 404);
+    assert_eq!(
+        format!("testca: {detail}"),
+        cli_message(lab, &["revoke", "nope"])
+    );
+    problem(
+        &call(addr, "GET", "/api/v1/certificates/nope", Some(&token), None),
+        404,
+    );
+    problem(
+        &call(
+            addr,
+            "GET",
+            "/api/v1/certificates/nope/ocsp",
+            Some(&token),
+            None,
+        ),
+        404,
+    );
 
     // Invalid reason and date: 400 with the message clap prints after the flag.
-    let detail = problem(&post("/api/v1/certificates/localhost/revoke", br#"{"reason": "bogus"}"#), 400);
+    let detail = problem(
+        &post(
+            "/api/v1/certificates/localhost/revoke",
+            br#"{"reason": "bogus"}"#,
+        ),
+        400,
+    );
     let cli = cli_message(lab, &["revoke", "localhost", "--reason", "bogus"]);
     assert!(cli.ends_with(&detail), "CLI: {cli}\nAPI: {detail}");
-    let detail = problem(&post("/api/v1/certificates/localhost/revoke", br#"{"at": "yesterday"}"#), 400);
+    let detail = problem(
+        &post(
+            "/api/v1/certificates/localhost/revoke",
+            br#"{"at": "yesterday"}"#,
+        ),
+        400,
+    );
     let cli = cli_message(lab, &["revoke", "localhost", "--at", "yesterday"]);
     assert!(cli.ends_with(&detail), "CLI: {cli}\nAPI: {detail}");
-    let detail = problem(&post("/api/v1/certificates/localhost/revoke", br#"{"at": "2999-01-01T00:00:00Z"}"#), 400);
-    let cli = cli_message(lab, &["revoke", "localhost", "--at", "2999-01-01T00:00:00Z"]);
+    let detail = problem(
+        &post(
+            "/api/v1/certificates/localhost/revoke",
+            br#"{"at": "2999-01-01T00:00:00Z"}"#,
+        ),
+        400,
+    );
+    let cli = cli_message(
+        lab,
+        &["revoke", "localhost", "--at", "2999-01-01T00:00:00Z"],
+    );
     assert_eq!(format!("testca: {detail}"), cli);
     let detail = problem(&post("/api/v1/faults", br#"{"mode": "explode"}"#), 400);
     let cli = cli_message(lab, &["fault", "set", "explode"]);
     assert!(cli.ends_with(&detail), "CLI: {cli}\nAPI: {detail}");
-    let detail = problem(&post("/api/v1/faults", br#"{"mode": "close", "for": "soon"}"#), 400);
+    let detail = problem(
+        &post("/api/v1/faults", br#"{"mode": "close", "for": "soon"}"#),
+        400,
+    );
     let cli = cli_message(lab, &["fault", "set", "close", "--for", "soon"]);
     assert!(cli.ends_with(&detail), "CLI: {cli}\nAPI: {detail}");
-    let detail = problem(&post("/api/v1/certificates", br#"{"name": "x", "days": 0}"#), 400);
+    let detail = problem(
+        &post("/api/v1/certificates", br#"{"name": "x", "days": 0}"#),
+        400,
+    );
     assert!(detail.contains("days"), "{detail}");
-    let detail = problem(&post("/api/v1/certificates", br#"{"name": "../evil"}"#), 400);
+    let detail = problem(
+        &post("/api/v1/certificates", br#"{"name": "../evil"}"#),
+        400,
+    );
     let cli = cli_message(lab, &["issue", "../evil"]);
     assert_eq!(format!("testca: {detail}"), cli);
 
     // Malformed JSON, a typo in a field, a wrong type: 400 naming the problem.
-    let detail = problem(&post("/api/v1/certificates/localhost/revoke", b"{\"reason\": "), 400);
+    let detail = problem(
+        &post("/api/v1/certificates/localhost/revoke", b"{\"reason\": "),
+        400,
+    );
     assert!(detail.starts_with("malformed JSON body"), "{detail}");
-    let detail = problem(&post("/api/v1/certificates/localhost/revoke", br#"{"resaon": "keyCompromise"}"#), 400);
+    let detail = problem(
+        &post(
+            "/api/v1/certificates/localhost/revoke",
+            br#"{"resaon": "keyCompromise"}"#,
+        ),
+        400,
+    );
     assert!(detail.contains("resaon"), "{detail}");
     let detail = problem(&post("/api/v1/certificates", br#"{"name": 7}"#), 400);
     assert!(detail.contains("malformed JSON body"), "{detail}");
@@ -301,14 +428,29 @@ fn bad_requests_get_the_cli_message_and_change_nothing() {
 
     // Revoking twice: the CLI's refusal; unrevoking a good one likewise.
     let detail = problem(&post("/api/v1/certificates/localhost/unrevoke", b""), 409);
-    assert_eq!(format!("testca: {detail}"), cli_message(lab, &["unrevoke", "localhost"]));
+    assert_eq!(
+        format!("testca: {detail}"),
+        cli_message(lab, &["unrevoke", "localhost"])
+    );
 
     // Unknown routes: problem details too.
-    problem(&call(addr, "GET", "/api/v1/nothing", Some(&token), None), 404);
+    problem(
+        &call(addr, "GET", "/api/v1/nothing", Some(&token), None),
+        404,
+    );
     assert_eq!(state(lab), before, "bad requests changed nothing");
 
     // No stapler running: the staple endpoint says so, as a problem.
-    let detail = problem(&call(addr, "GET", "/api/v1/certificates/localhost/staple", Some(&token), None), 502);
+    let detail = problem(
+        &call(
+            addr,
+            "GET",
+            "/api/v1/certificates/localhost/staple",
+            Some(&token),
+            None,
+        ),
+        502,
+    );
     assert!(detail.contains("stapler"), "{detail}");
     let _ = json!({});
 }
@@ -318,9 +460,19 @@ fn serve_makes_a_token_for_a_lab_that_has_none() {
     let lab = TestLab::init(&[]);
     std::fs::remove_file(lab.path("api-token")).unwrap();
     let serve = lab.start_serve(&[]);
-    assert!(serve.log().contains("created the API token"), "{}", serve.log());
+    assert!(
+        serve.log().contains("created the API token"),
+        "{}",
+        serve.log()
+    );
     let token = lab.api_token();
     assert_eq!(token.len(), 64);
-    let list = call(serve.addr(), "GET", "/api/v1/certificates", Some(&token), None);
+    let list = call(
+        serve.addr(),
+        "GET",
+        "/api/v1/certificates",
+        Some(&token),
+        None,
+    );
     assert_eq!(list.status, 200);
 }

@@ -25,7 +25,9 @@ const UI_WAIT: Duration = Duration::from_secs(20);
 /// `skipped: <reason>` outside CI; a failure under CI (CI must have the browser).
 fn skip(reason: &str) {
     if std::env::var_os("CI").is_some() {
-        panic!("CI is set and the browser test cannot run: {reason}; scripts/install-deps installs chromium and chromium-driver");
+        panic!(
+            "CI is set and the browser test cannot run: {reason}; scripts/install-deps installs chromium and chromium-driver"
+        );
     }
     println!("skipped: {reason}");
 }
@@ -52,7 +54,10 @@ fn start_chromedriver(log_dir: &Path) -> Server {
             Err(e) => panic!("chromedriver did not start: {e}"),
         }
     }
-    panic!("chromedriver found its port in use 5 times: {}", last.unwrap_or_default());
+    panic!(
+        "chromedriver found its port in use 5 times: {}",
+        last.unwrap_or_default()
+    );
 }
 
 fn screenshots_dir() -> PathBuf {
@@ -87,13 +92,13 @@ async fn wait_text(client: &Client, css: &str, wanted: &str) -> String {
     let deadline = tokio::time::Instant::now() + UI_WAIT;
     let mut last = String::new();
     while tokio::time::Instant::now() < deadline {
-        if let Ok(el) = client.find(Locator::Css(css)).await {
-            if let Ok(text) = el.text().await {
-                if text.contains(wanted) {
-                    return text;
-                }
-                last = text;
+        if let Ok(el) = client.find(Locator::Css(css)).await
+            && let Ok(text) = el.text().await
+        {
+            if text.contains(wanted) {
+                return text;
             }
+            last = text;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -102,7 +107,11 @@ async fn wait_text(client: &Client, css: &str, wanted: &str) -> String {
 }
 
 async fn click(client: &Client, css: &str) {
-    element(client, css).await.click().await.unwrap_or_else(|e| panic!("click {css}: {e}"));
+    element(client, css)
+        .await
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click {css}: {e}"));
 }
 
 #[test]
@@ -116,11 +125,16 @@ fn a_qa_session_in_chromium() {
     let lab = &lr.lab;
     let stapler = lab.start_stapler(&[]);
     // The stapler's first staple, before the console looks.
-    wait_for("the stapler's first good staple", UI_WAIT, Duration::from_millis(100), || {
-        let status = lab.https_get(stapler.addr(), "/status.json").ok()?;
-        let value: Value = serde_json::from_slice(&status.body).ok()?;
-        (value[0]["staple"]["status"] == "good").then_some(())
-    });
+    wait_for(
+        "the stapler's first good staple",
+        UI_WAIT,
+        Duration::from_millis(100),
+        || {
+            let status = lab.https_get(stapler.addr(), "/status.json").ok()?;
+            let value: Value = serde_json::from_slice(&status.body).ok()?;
+            (value[0]["staple"]["status"] == "good").then_some(())
+        },
+    );
     let stapler_url = format!("https://127.0.0.1:{}/", stapler.port());
     let serve = lab.start_serve(&["--stapler", &stapler_url]);
     let token = lab.api_token();
@@ -155,7 +169,11 @@ fn a_qa_session_in_chromium() {
         client.goto(&console).await.expect("the console loads");
 
         // A wrong token is refused in place.
-        element(&client, "#token-input").await.send_keys("not-the-token").await.unwrap();
+        element(&client, "#token-input")
+            .await
+            .send_keys("not-the-token")
+            .await
+            .unwrap();
         click(&client, "#token-submit").await;
         wait_text(&client, "#login-error", "wrong API token").await;
         screenshot(&client, "01-wrong-token").await;
@@ -165,8 +183,16 @@ fn a_qa_session_in_chromium() {
         input.clear().await.unwrap();
         input.send_keys(&token).await.unwrap();
         click(&client, "#token-submit").await;
-        element(&client, r#"tr[data-name="localhost"] td.status [data-badge="good"]"#).await;
-        element(&client, r#"tr[data-name="localhost"] td.staple [data-badge="good"]"#).await;
+        element(
+            &client,
+            r#"tr[data-name="localhost"] td.status [data-badge="good"]"#,
+        )
+        .await;
+        element(
+            &client,
+            r#"tr[data-name="localhost"] td.staple [data-badge="good"]"#,
+        )
+        .await;
         screenshot(&client, "02-signed-in").await;
         // Kept for the tab only: no cookie.
         assert_eq!(client.get_all_cookies().await.unwrap().len(), 0);
@@ -177,31 +203,87 @@ fn a_qa_session_in_chromium() {
             .select_by_value("keyCompromise")
             .await
             .unwrap();
-        click(&client, r#"button[data-action="revoke"][data-name="localhost"]"#).await;
-        element(&client, r#"tr[data-name="localhost"] td.status [data-badge="revoked"]"#).await;
-        wait_text(&client, r#"tr[data-name="localhost"] td.status"#, "keyCompromise").await;
-        element(&client, r#"tr[data-name="localhost"] td.staple [data-badge="good"]"#).await;
+        click(
+            &client,
+            r#"button[data-action="revoke"][data-name="localhost"]"#,
+        )
+        .await;
+        element(
+            &client,
+            r#"tr[data-name="localhost"] td.status [data-badge="revoked"]"#,
+        )
+        .await;
+        wait_text(
+            &client,
+            r#"tr[data-name="localhost"] td.status"#,
+            "keyCompromise",
+        )
+        .await;
+        element(
+            &client,
+            r#"tr[data-name="localhost"] td.staple [data-badge="good"]"#,
+        )
+        .await;
         screenshot(&client, "03-revoked-staple-still-good").await;
 
         // Ask the stapler to refresh: its staple turns revoked.
         click(&client, "#stapler-refresh").await;
-        element(&client, r#"tr[data-name="localhost"] td.staple [data-badge="revoked"]"#).await;
+        element(
+            &client,
+            r#"tr[data-name="localhost"] td.staple [data-badge="revoked"]"#,
+        )
+        .await;
         screenshot(&client, "04-staple-revoked").await;
 
         // Details: the responder's decoded answer, the staple's verdict, check now.
-        click(&client, r#"button[data-action="details"][data-name="localhost"]"#).await;
+        click(
+            &client,
+            r#"button[data-action="details"][data-name="localhost"]"#,
+        )
+        .await;
         element(&client, r#"[data-ocsp-status="revoked"]"#).await;
-        wait_text(&client, r#"[data-details="localhost"] [data-panel="ocsp"]"#, "keyCompromise").await;
-        wait_text(&client, r#"[data-details="localhost"] [data-panel="staple"]"#, "revoked").await;
-        click(&client, r#"button[data-action="check"][data-name="localhost"]"#).await;
+        wait_text(
+            &client,
+            r#"[data-details="localhost"] [data-panel="ocsp"]"#,
+            "keyCompromise",
+        )
+        .await;
+        wait_text(
+            &client,
+            r#"[data-details="localhost"] [data-panel="staple"]"#,
+            "revoked",
+        )
+        .await;
+        click(
+            &client,
+            r#"button[data-action="check"][data-name="localhost"]"#,
+        )
+        .await;
         element(&client, r#"[data-check-verdict="revoked"]"#).await;
-        wait_text(&client, r#"[data-details="localhost"] [data-panel="check"]"#, "replace the certificate").await;
+        wait_text(
+            &client,
+            r#"[data-details="localhost"] [data-panel="check"]"#,
+            "replace the certificate",
+        )
+        .await;
         screenshot(&client, "05-details-and-check").await;
 
         // A bad fault duration: the CLI's message, in place, and nothing set.
-        element(&client, "#fault-mode").await.select_by_value("try-later").await.unwrap();
-        element(&client, "#fault-cert").await.select_by_value("localhost").await.unwrap();
-        element(&client, "#fault-for").await.send_keys("soon").await.unwrap();
+        element(&client, "#fault-mode")
+            .await
+            .select_by_value("try-later")
+            .await
+            .unwrap();
+        element(&client, "#fault-cert")
+            .await
+            .select_by_value("localhost")
+            .await
+            .unwrap();
+        element(&client, "#fault-for")
+            .await
+            .send_keys("soon")
+            .await
+            .unwrap();
         click(&client, "#fault-set").await;
         wait_text(&client, "#faults-error", "invalid fault duration 'soon'").await;
         screenshot(&client, "06-fault-error-in-place").await;
@@ -217,13 +299,22 @@ fn a_qa_session_in_chromium() {
         screenshot(&client, "07-fault-set").await;
         click(&client, "#fault-clear").await;
         wait_text(&client, "#faults-summary", "no faults").await;
-        assert!(client.find_all(Locator::Css("#faults-list li")).await.unwrap().is_empty());
+        assert!(
+            client
+                .find_all(Locator::Css("#faults-list li"))
+                .await
+                .unwrap()
+                .is_empty()
+        );
         screenshot(&client, "08-fault-cleared").await;
 
         client.close().await.expect("the session closes");
     });
 
     // What the browser did is what the lab holds.
-    assert!(lab.testca_ok(&["show", "localhost"]).contains("keyCompromise"));
+    assert!(
+        lab.testca_ok(&["show", "localhost"])
+            .contains("keyCompromise")
+    );
     assert!(lab.testca_ok(&["fault", "list"]).contains("no faults"));
 }

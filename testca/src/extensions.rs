@@ -22,13 +22,16 @@ pub const TLS_FEATURE_STATUS_REQUEST: u16 = 5;
 pub fn has_must_staple(der: &[u8]) -> bool {
     use der::Decode;
     x509_cert::Certificate::from_der(der).is_ok_and(|cert| {
-        cert.tbs_certificate.extensions.as_ref().is_some_and(|exts| {
-            exts.iter().any(|e| {
-                e.extn_id == ID_PE_TLS_FEATURE
-                    && Vec::<u16>::from_der(e.extn_value.as_bytes())
-                        .is_ok_and(|f| f.contains(&TLS_FEATURE_STATUS_REQUEST))
+        cert.tbs_certificate
+            .extensions
+            .as_ref()
+            .is_some_and(|exts| {
+                exts.iter().any(|e| {
+                    e.extn_id == ID_PE_TLS_FEATURE
+                        && Vec::<u16>::from_der(e.extn_value.as_bytes())
+                            .is_ok_and(|f| f.contains(&TLS_FEATURE_STATUS_REQUEST))
+                })
             })
-        })
     })
 }
 

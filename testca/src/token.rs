@@ -100,7 +100,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(layout.api_token()).unwrap().permissions().mode();
+            let mode = std::fs::metadata(layout.api_token())
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
             std::fs::set_permissions(layout.api_token(), std::fs::Permissions::from_mode(0o644))
                 .unwrap();

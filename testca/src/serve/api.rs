@@ -42,7 +42,11 @@ pub fn routes() -> Vec<(&'static str, &'static str, MethodRouter<Shared>)> {
         ("post", "/api/v1/certificates", post(issue)),
         ("get", "/api/v1/certificates/{name}", get(show)),
         ("post", "/api/v1/certificates/{name}/revoke", post(revoke)),
-        ("post", "/api/v1/certificates/{name}/unrevoke", post(unrevoke)),
+        (
+            "post",
+            "/api/v1/certificates/{name}/unrevoke",
+            post(unrevoke),
+        ),
         ("get", "/api/v1/certificates/{name}/ocsp", get(ocsp_answer)),
         ("get", "/api/v1/certificates/{name}/staple", get(staple)),
         ("post", "/api/v1/certificates/{name}/check", post(check)),
@@ -284,9 +288,7 @@ async fn check(State(app): State<Shared>, path: Result<Path<String>, PathRejecti
 fn first_dns_name(der: &[u8]) -> Option<String> {
     let cert = openssl::x509::X509::from_der(der).ok()?;
     let names = cert.subject_alt_names()?;
-    names
-        .iter()
-        .find_map(|n| n.dnsname().map(str::to_string))
+    names.iter().find_map(|n| n.dnsname().map(str::to_string))
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -319,10 +321,7 @@ async fn signer(
 
 async fn faults(State(app): State<Shared>) -> Answer {
     let all = app.lab.active_faults().await?;
-    ok(
-        StatusCode::OK,
-        all.iter().map(report::fault_json).collect(),
-    )
+    ok(StatusCode::OK, all.iter().map(report::fault_json).collect())
 }
 
 #[derive(Debug, Deserialize)]

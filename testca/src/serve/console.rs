@@ -32,7 +32,10 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 /// The console's routes (no token needed: they hold no lab data).
 pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
-        .route("/", get(|| async { asset("text/html; charset=utf-8", INDEX_HTML) }))
+        .route(
+            "/",
+            get(|| async { asset("text/html; charset=utf-8", INDEX_HTML) }),
+        )
         .route(
             "/console.js",
             get(|| async { asset("text/javascript; charset=utf-8", CONSOLE_JS) }),

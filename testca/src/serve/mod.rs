@@ -167,7 +167,8 @@ async fn require_token(State(app): State<Arc<App>>, request: Request, next: Next
     } else {
         "wrong API token; send `Authorization: Bearer TOKEN` with the token in LAB/api-token"
     };
-    let mut response = Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", detail).into_response();
+    let mut response =
+        Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", detail).into_response();
     response.headers_mut().insert(
         header::WWW_AUTHENTICATE,
         header::HeaderValue::from_static("Bearer realm=\"ocsplab\""),

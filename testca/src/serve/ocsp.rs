@@ -71,6 +71,14 @@ pub fn plain(error: &reqwest::Error) -> String {
     text
 }
 
+/// An algorithm's name (`id-sha1`, `ecdsa-with-SHA256`…) with its OID, or the OID alone.
+fn oid_name(oid: &const_oid::ObjectIdentifier) -> String {
+    match const_oid::db::DB.by_oid(oid) {
+        Some(name) => format!("{name} ({oid})"),
+        None => oid.to_string(),
+    }
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02X}")).collect()
 }
@@ -132,7 +140,7 @@ pub fn decode(der: &[u8]) -> Value {
             ResponderId::ByKey(_) => "the issuer (no certificate included)".to_string(),
         }),
     };
-    out["signature_algorithm"] = json!(basic.signature_algorithm.oid.to_string());
+    out["signature_algorithm"] = json!(oid_name(&basic.signature_algorithm.oid));
     let Some(single) = data.responses.first() else {
         out["error"] = json!("the response holds no SingleResponse");
         return out;
@@ -154,14 +162,10 @@ pub fn decode(der: &[u8]) -> Value {
     out["reason"] = json!(reason);
     out["revoked_at"] = json!(revoked_at);
     out["this_update"] = json!(single.this_update.0.to_date_time().to_string());
-    out["next_update"] = json!(
-        single
-            .next_update
-            .map(|t| t.0.to_date_time().to_string())
-    );
+    out["next_update"] = json!(single.next_update.map(|t| t.0.to_date_time().to_string()));
     let id = &single.cert_id;
     out["cert_id"] = json!({
-        "hash_algorithm": id.hash_algorithm.oid.to_string(),
+        "hash_algorithm": oid_name(&id.hash_algorithm.oid),
         "issuer_name_hash": hex(id.issuer_name_hash.as_bytes()),
         "issuer_key_hash": hex(id.issuer_key_hash.as_bytes()),
         "serial": hex(unsigned(id.serial_number.as_bytes())),
@@ -178,7 +182,12 @@ mod tests {
     #[test]
     fn garbage_is_described_not_fatal() {
         let value = decode(b"not der");
-        assert!(value["error"].as_str().unwrap().contains("not a DER OCSP response"));
+        assert!(
+            value["error"]
+                .as_str()
+                .unwrap()
+                .contains("not a DER OCSP response")
+        );
         assert_eq!(value["bytes"], 7);
     }
 

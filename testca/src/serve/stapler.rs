@@ -72,9 +72,9 @@ pub fn staple_verdict(entry: &Value) -> (String, String) {
 /// Whether the stapler's entry is for this serial (hex, any case, colons allowed).
 pub fn same_serial(entry: &Value, serial_hex: &str) -> bool {
     let norm = |s: &str| s.replace(':', "").to_ascii_uppercase();
-    entry["serial"]
-        .as_str()
-        .is_some_and(|s| norm(s).trim_start_matches('0') == norm(serial_hex).trim_start_matches('0'))
+    entry["serial"].as_str().is_some_and(|s| {
+        norm(s).trim_start_matches('0') == norm(serial_hex).trim_start_matches('0')
+    })
 }
 
 impl StaplerClient {
@@ -87,8 +87,9 @@ impl StaplerClient {
         root_cert: &Path,
         timeout: Duration,
     ) -> Result<Self, String> {
-        let base = reqwest::Url::parse(base)
-            .map_err(|e| format!("invalid stapler URL '{base}': {e}; e.g. https://127.0.0.1:8443/"))?;
+        let base = reqwest::Url::parse(base).map_err(|e| {
+            format!("invalid stapler URL '{base}': {e}; e.g. https://127.0.0.1:8443/")
+        })?;
         let admin_refresh = match admin_refresh {
             Some(url) => reqwest::Url::parse(url).map_err(|e| {
                 format!("invalid stapler admin URL '{url}': {e}; e.g. https://127.0.0.1:8443/admin/refresh")
@@ -122,9 +123,10 @@ impl StaplerClient {
             .base
             .join("status.json")
             .map_err(|e| format!("invalid stapler URL: {e}"))?;
-        let response = self.client.get(url.clone()).send().await.map_err(|e| {
-            format!("the stapler at {} did not answer: {}", self.base, plain(&e))
-        })?;
+        let response =
+            self.client.get(url.clone()).send().await.map_err(|e| {
+                format!("the stapler at {} did not answer: {}", self.base, plain(&e))
+            })?;
         read_json(response, &url).await
     }
 
@@ -232,7 +234,10 @@ mod tests {
         let none = json!({"staple": null, "must_staple": true, "last_error": "tryLater"});
         let (word, detail) = staple_verdict(&none);
         assert_eq!(word, "no staple");
-        assert!(detail.contains("tryLater") && detail.contains("refuse"), "{detail}");
+        assert!(
+            detail.contains("tryLater") && detail.contains("refuse"),
+            "{detail}"
+        );
     }
 
     #[test]

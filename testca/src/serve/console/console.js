@@ -96,7 +96,10 @@ let certificates = [];
 async function reloadAll() {
   showError($("toolbar-error"), null);
   try {
-    certificates = await api("GET", "/api/v1/certificates");
+    const all = await api("GET", "/api/v1/certificates");
+    // Leaves first (what QA revokes), then the CAs and signers.
+    const rank = (c) => (c.kind === "leaf" ? 0 : 1);
+    certificates = all.map((c, i) => [c, i]).sort((a, b) => rank(a[0]) - rank(b[0]) || a[1] - b[1]).map((p) => p[0]);
   } catch (e) {
     showError($("toolbar-error"), e);
     return;
@@ -140,8 +143,8 @@ function renderCertificates() {
     const serial = el("td", { class: "serial", title: cert.serial }, cert.serial);
     row.append(
       el("td", {}, el("strong", {}, cert.name), cert.must_staple ? el("span", { class: "tag" }, "must-staple") : null),
-      el("td", {}, cert.kind), serial, status, staple,
-      el("td", { class: "small" }, cert.not_after), actions);
+      el("td", { class: "nowrap" }, cert.kind), serial, status, staple,
+      el("td", { class: "small nowrap", title: `${cert.not_before} to ${cert.not_after}` }, cert.not_after.slice(0, 10)), actions);
     body.append(row);
   }
 }
