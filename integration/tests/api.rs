@@ -476,3 +476,110 @@ fn serve_makes_a_token_for_a_lab_that_has_none() {
     );
     assert_eq!(list.status, 200);
 }
+
+#[test]
+fn the_staple_follows_a_refresh_asked_through_the_api() {
+    use integration::harness::{Server, ServerSpec, free_port, stapler_ready_line};
+    use std::ffi::OsString;
+    use std::net::Ipv4Addr;
+
+    let lr = LabResponder::start(&[]);
+    let lab = &lr.lab;
+    // On 127.0.0.2: a loopback address that the stapler's certificate does not name.
+    let addr = SocketAddr::from((Ipv4Addr::new(127, 0, 0, 2), free_port()));
+    let _stapler = Server::start(&ServerSpec {
+        name: "stapler".into(),
+        program: integration::harness::binary("stapler"),
+        args: [
+            "--dir",
+            lab.dir().to_str().unwrap(),
+            "--listen",
+            &addr.to_string(),
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect(),
+        env: Vec::new(),
+        addr,
+        ready_line: Some(stapler_ready_line(addr)),
+        health_path: None,
+        log_dir: lab.tmp().join("logs"),
+    })
+    .expect("the stapler starts on 127.0.0.2");
+    let url = format!("https://{addr}/");
+    let token = lab.api_token();
+
+    // The name is checked by default…
+    let strict = lab.start_serve(&["--stapler", &url]);
+    let detail = problem(
+        &call(
+            strict.addr(),
+            "GET",
+            "/api/v1/certificates/localhost/staple",
+            Some(&token),
+            None,
+        ),
+        502,
+    );
+    assert!(detail.contains(&url), "{detail}");
+    drop(strict);
+
+    // …and with --stapler-any-name only the chain to the lab's root is.
+    let serve = lab.start_serve(&["--stapler", &url, "--stapler-any-name"]);
+    let staple = |serve: &integration::harness::Server| {
+        json_of(&call(
+            serve.addr(),
+            "GET",
+            "/api/v1/certificates/localhost/staple",
+            Some(&token),
+            None,
+        ))
+    };
+    let first = integration::harness::wait_for(
+        "a good staple",
+        std::time::Duration::from_secs(20),
+        std::time::Duration::from_millis(100),
+        || {
+            let s = staple(&serve);
+            (s["verdict"] == "good").then_some(s)
+        },
+    );
+    assert_eq!(first["served"], true);
+    assert!(first["detail"].as_str().unwrap().contains("good"));
+
+    let revoked = call(
+        serve.addr(),
+        "POST",
+        "/api/v1/certificates/localhost/revoke",
+        Some(&token),
+        Some(b"{}"),
+    );
+    assert_eq!(revoked.status, 200);
+    // The stapler keeps its good staple until asked…
+    assert_eq!(staple(&serve)["verdict"], "good");
+    let refreshed = call(
+        serve.addr(),
+        "POST",
+        "/api/v1/stapler/refresh",
+        Some(&token),
+        None,
+    );
+    assert_eq!(refreshed.status, 200, "{}", refreshed.text());
+    // …then holds the revoked answer.
+    let after = staple(&serve);
+    assert_eq!(after["verdict"], "revoked", "{after}");
+    assert_eq!(after["entry"]["staple"]["reason"], "unspecified");
+    // An unknown certificate of the lab is not served by the stapler.
+    lab.issue("other", &[]);
+    assert_eq!(staple_for(&serve, &token, "other")["verdict"], "not served");
+}
+
+fn staple_for(serve: &integration::harness::Server, token: &str, name: &str) -> Value {
+    json_of(&call(
+        serve.addr(),
+        "GET",
+        &format!("/api/v1/certificates/{name}/staple"),
+        Some(token),
+        None,
+    ))
+}

@@ -77,6 +77,10 @@ struct ServeArgs {
     /// URL of the stapler's refresh action [default: STAPLER/admin/refresh].
     #[arg(long, env = "OCSPLAB_SERVE_STAPLER_ADMIN")]
     stapler_admin: Option<String>,
+    /// Accept the stapler's certificate for any host name; it must still chain to the lab's root
+    /// (compose reaches it as `stapler`, its certificate names localhost).
+    #[arg(long, env = "OCSPLAB_SERVE_STAPLER_ANY_NAME")]
+    stapler_any_name: bool,
     /// The stapler executable run for "check now" [default: `stapler` next to this binary].
     #[arg(long, env = "OCSPLAB_SERVE_STAPLER_BIN")]
     stapler_bin: Option<PathBuf>,
@@ -435,9 +439,12 @@ async fn run(cli: Cli) -> Result<()> {
         let options = testca::serve::ServeOptions {
             listen: args.listen,
             responder: args.responder,
-            stapler: args.stapler,
-            stapler_admin: args.stapler_admin,
-            stapler_bin: args.stapler_bin.unwrap_or_else(sibling_stapler),
+            stapler: testca::serve::stapler::StaplerSettings {
+                url: args.stapler,
+                admin_refresh: args.stapler_admin,
+                any_name: args.stapler_any_name,
+                program: args.stapler_bin.unwrap_or_else(sibling_stapler),
+            },
             upstream_timeout: args.upstream_timeout,
         };
         testca::serve::serve(lab, &options, testca::serve::shutdown_signal()).await?;

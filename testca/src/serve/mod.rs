@@ -13,7 +13,6 @@ pub mod stapler;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,12 +44,8 @@ pub struct ServeOptions {
     pub listen: SocketAddr,
     /// OCSP responder URL to ask [default: each certificate's AIA URL].
     pub responder: Option<String>,
-    /// The stapler's base URL.
-    pub stapler: String,
-    /// The stapler's refresh action [default: STAPLER/admin/refresh].
-    pub stapler_admin: Option<String>,
-    /// The `stapler` executable for "check now".
-    pub stapler_bin: PathBuf,
+    /// The lab's stapler.
+    pub stapler: stapler::StaplerSettings,
     /// Bound of each request to the responder or the stapler.
     pub upstream_timeout: Duration,
 }
@@ -100,8 +95,6 @@ impl App {
     pub fn new(lab: Lab, token: String, options: &ServeOptions) -> Result<App, ServeError> {
         let stapler = StaplerClient::new(
             &options.stapler,
-            options.stapler_admin.as_deref(),
-            options.stapler_bin.clone(),
             &lab.layout().ca_cert(CaName::Root),
             options.upstream_timeout,
         )

@@ -29,6 +29,19 @@ pub struct StaplerClient {
     pub timeout: Duration,
 }
 
+/// How the stapler is reached, as `testca serve`'s flags say.
+#[derive(Clone, Debug)]
+pub struct StaplerSettings {
+    /// Base URL.
+    pub url: String,
+    /// Refresh action [default: URL/admin/refresh].
+    pub admin_refresh: Option<String>,
+    /// Accept its certificate for any host name (it must still chain to the lab's root).
+    pub any_name: bool,
+    /// The `stapler` executable.
+    pub program: PathBuf,
+}
+
 /// The verdict names of `stapler check`'s exit codes.
 pub fn verdict_name(code: Option<i32>) -> &'static str {
     match code {
@@ -81,12 +94,12 @@ impl StaplerClient {
     /// A client of the stapler at `base`, with its refresh action at
     /// `admin_refresh` (default `BASE/admin/refresh`).
     pub fn new(
-        base: &str,
-        admin_refresh: Option<&str>,
-        program: PathBuf,
+        settings: &StaplerSettings,
         root_cert: &Path,
         timeout: Duration,
     ) -> Result<Self, String> {
+        let base = settings.url.as_str();
+        let admin_refresh = settings.admin_refresh.as_deref();
         let base = reqwest::Url::parse(base).map_err(|e| {
             format!("invalid stapler URL '{base}': {e}; e.g. https://127.0.0.1:8443/")
         })?;
@@ -104,13 +117,15 @@ impl StaplerClient {
             .map_err(|e| format!("{} holds no certificate: {e}", root_cert.display()))?;
         let client = reqwest::Client::builder()
             .tls_certs_only([root])
+            // Only the name check is relaxed: the chain must still lead to the lab's root.
+            .tls_danger_accept_invalid_hostnames(settings.any_name)
             .timeout(timeout)
             .build()
             .map_err(|e| format!("cannot make an HTTPS client: {}", plain(&e)))?;
         Ok(StaplerClient {
             base,
             admin_refresh,
-            program,
+            program: settings.program.clone(),
             root_cert: root_cert.to_path_buf(),
             client,
             timeout,

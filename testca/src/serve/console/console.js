@@ -5,7 +5,7 @@
 
 const TOKEN_KEY = "ocsplab-api-token";
 const REASONS = ["unspecified", "keyCompromise", "cACompromise", "affiliationChanged",
-  "superseded", "cessationOfOperation", "certificateHold", "privilegeWithdrawn", "aACompromise"];
+  "superseded", "cessationOfOperation", "certificateHold", "removeFromCRL", "privilegeWithdrawn", "aACompromise"];
 
 const $ = (id) => document.getElementById(id);
 
