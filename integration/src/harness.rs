@@ -97,6 +97,12 @@ const LEAKY_ENV: &[&str] = &[
     "OCSPLAB_STAPLER_BACKOFF_MAX",
     "OCSPLAB_STAPLER_CLOCK_SKEW",
     "OCSPLAB_STAPLER_NONCE",
+    "OCSPLAB_SERVE_LISTEN",
+    "OCSPLAB_SERVE_RESPONDER",
+    "OCSPLAB_SERVE_STAPLER",
+    "OCSPLAB_SERVE_STAPLER_ADMIN",
+    "OCSPLAB_SERVE_STAPLER_BIN",
+    "OCSPLAB_SERVE_STAPLER_ANY_NAME",
     "RUST_LOG",
     "NO_COLOR",
 ];
@@ -941,6 +947,60 @@ impl TestLab {
     /// asks for the certificate status (see [`TlsClient`]).
     pub fn tls_client(&self) -> TlsClient {
         TlsClient::new(&self.root_cert())
+    }
+}
+
+// ------------------------------------------------------------------ testca serve
+
+/// What `testca serve` prints once it accepts connections on `addr`.
+pub fn serve_ready_line(addr: SocketAddr) -> String {
+    format!("testca serve listening on http://{addr}/")
+}
+
+impl TestLab {
+    /// The content of the lab's `api-token`.
+    pub fn api_token(&self) -> String {
+        fs::read_to_string(self.path("api-token"))
+            .expect("the lab has an api-token")
+            .trim()
+            .to_string()
+    }
+
+    /// Starts the real `testca --dir LAB serve --listen 127.0.0.1:PORT ARGS`
+    /// on a free port (starting over elsewhere when the port was taken) and
+    /// waits until its console page answers 200.
+    #[track_caller]
+    pub fn start_serve(&self, args: &[&str]) -> Server {
+        let mut last = None;
+        for _ in 0..START_ATTEMPTS {
+            let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
+            let mut all: Vec<OsString> = vec![
+                "--dir".into(),
+                self.dir.clone().into(),
+                "serve".into(),
+                "--listen".into(),
+                addr.to_string().into(),
+            ];
+            all.extend(args.iter().map(OsString::from));
+            match Server::start(&ServerSpec {
+                name: "testca-serve".into(),
+                program: binary("testca"),
+                args: all,
+                env: Vec::new(),
+                addr,
+                ready_line: Some(serve_ready_line(addr)),
+                health_path: Some("/".into()),
+                log_dir: self.tmp().join("logs"),
+            }) {
+                Ok(server) => return server,
+                Err(StartError::AddrInUse(log)) => last = Some(log),
+                Err(e) => panic!("testca serve did not start: {e}"),
+            }
+        }
+        panic!(
+            "testca serve found its port in use {START_ATTEMPTS} times; last log:\n{}",
+            last.unwrap_or_default()
+        );
     }
 }
 

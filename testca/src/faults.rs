@@ -131,6 +131,12 @@ impl fmt::Display for FaultMode {
     }
 }
 
+/// Parses how long a fault lasts, e.g. `30s`, `5m`, `1h 30m`.
+pub fn parse_lasting(text: &str) -> Result<Duration> {
+    humantime::parse_duration(text.trim())
+        .map_err(|_| Error::invalid("fault duration", text, "a duration such as 30s, 5m or 1h"))
+}
+
 /// A fault in force.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fault {

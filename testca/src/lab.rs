@@ -41,6 +41,79 @@ pub struct InitOptions {
     pub force: bool,
 }
 
+/// What `testca issue` (and `POST /api/v1/certificates`) asks for: the
+/// flags of the command line, checked by [`Lab::issue`].
+#[derive(Clone, Debug)]
+pub struct IssueOptions {
+    /// Name of the certificate (its common name and directory under certs/).
+    pub name: String,
+    /// Subject alternative names [default: the name].
+    pub sans: Vec<String>,
+    /// Days of validity, 1 to [`authority::MAX_DAYS`].
+    pub days: u32,
+    /// notAfter already past (yesterday).
+    pub expired: bool,
+    /// notBefore tomorrow.
+    pub not_yet_valid: bool,
+    /// TLS Feature status_request (OCSP must-staple).
+    pub must_staple: bool,
+    /// Leave out Authority Information Access.
+    pub no_aia: bool,
+    /// The CA that issues it.
+    pub issuer: CaName,
+    /// Supersede a certificate of the same name.
+    pub replace: bool,
+}
+
+impl IssueOptions {
+    /// The defaults of `testca issue NAME`.
+    pub fn new(name: impl Into<String>) -> Self {
+        IssueOptions {
+            name: name.into(),
+            sans: Vec::new(),
+            days: authority::DEFAULT_LEAF_DAYS,
+            expired: false,
+            not_yet_valid: false,
+            must_staple: false,
+            no_aia: false,
+            issuer: CaName::Intermediate,
+            replace: false,
+        }
+    }
+
+    /// Checks the options together and makes the leaf's spec.
+    pub fn spec(&self) -> Result<LeafSpec> {
+        if !(1..=authority::MAX_DAYS).contains(&self.days) {
+            return Err(Error::invalid(
+                "days",
+                self.days.to_string(),
+                format!("a number of days from 1 to {}", authority::MAX_DAYS),
+            ));
+        }
+        if self.expired && self.not_yet_valid {
+            return Err(Error::invalid(
+                "validity",
+                "expired and not yet valid",
+                "at most one of expired (--expired) and not yet valid (--not-yet-valid)",
+            ));
+        }
+        let validity = if self.expired {
+            Validity::expired(self.days)
+        } else if self.not_yet_valid {
+            Validity::not_yet_valid(self.days)
+        } else {
+            Validity::for_days(self.days)
+        };
+        Ok(LeafSpec {
+            name: self.name.clone(),
+            sans: self.sans.clone(),
+            validity,
+            must_staple: self.must_staple,
+            aia: !self.no_aia,
+        })
+    }
+}
+
 /// An open lab.
 #[derive(Debug)]
 pub struct Lab {
@@ -141,6 +214,7 @@ impl Lab {
             .await?;
         lab.publish_leaf(CaName::Intermediate, intermediate_id, leaf, false)
             .await?;
+        crate::token::create(&lab.layout)?;
         // lab.toml last: a directory without it is not taken for a finished lab.
         lab.config.save(&lab.layout.config())?;
         Ok(lab)
@@ -177,6 +251,13 @@ impl Lab {
     /// Closes the database.
     pub async fn close(self) {
         self.store.close().await;
+    }
+
+    /// Issues a leaf as `testca issue` does: checks the options, then [`issue_leaf`](Self::issue_leaf).
+    pub async fn issue(&self, options: &IssueOptions) -> Result<CertRecord> {
+        let spec = options.spec()?;
+        self.issue_leaf(options.issuer, &spec, options.replace)
+            .await
     }
 
     /// Issues a leaf under `ca` and writes its files; with `replace`, a leaf

@@ -3,6 +3,7 @@
 //! ```text
 //! lab/
 //!   lab.toml                         URLs and key algorithm of this lab
+//!   api-token                        bearer token of `testca serve` (mode 0600)
 //!   revocation.db                    the revocation database (SQLite)
 //!   ca/bundle.pem                    intermediate + root (ssl_trusted_certificate, SSLCACertificateFile)
 //!   ca/root/cert.pem, key.pem        the root CA
@@ -29,8 +30,9 @@ pub const DEFAULT_LAB_DIR: &str = "lab";
 pub const LAB_DIR_ENV: &str = "OCSPLAB_DIR";
 
 /// Entries that `init` creates; a directory holding only these may be replaced with `--force`.
-const LAB_ENTRIES: [&str; 6] = [
+const LAB_ENTRIES: [&str; 7] = [
     "lab.toml",
+    "api-token",
     "revocation.db",
     "revocation.db-wal",
     "revocation.db-shm",
@@ -58,6 +60,11 @@ impl Layout {
     /// `lab.toml`.
     pub fn config(&self) -> PathBuf {
         self.dir.join("lab.toml")
+    }
+
+    /// `api-token`: the bearer token of `testca serve`'s API.
+    pub fn api_token(&self) -> PathBuf {
+        self.dir.join("api-token")
     }
 
     /// `revocation.db`.

@@ -20,12 +20,14 @@ pub mod layout;
 pub mod reason;
 pub mod report;
 pub mod serial;
+pub mod serve;
 pub mod store;
+pub mod token;
 
 pub use authority::{CaName, LeafSpec, SignerDefects, Validity};
 pub use error::{Error, Result};
 pub use key_alg::KeyAlg;
-pub use lab::{InitOptions, Lab};
+pub use lab::{InitOptions, IssueOptions, Lab};
 pub use reason::RevocationReason;
 pub use serial::Serial;
 pub use store::{CertRecord, CertSelector, RevocationStatus, Store, StoreOptions};

@@ -12,8 +12,8 @@ use testca::faults::FaultMode;
 use testca::lab::parse_time;
 use testca::layout::{DEFAULT_LAB_DIR, LAB_DIR_ENV};
 use testca::{
-    CaName, CertSelector, InitOptions, KeyAlg, Lab, LeafSpec, RevocationReason, Serial,
-    SignerDefects, StoreOptions, Validity, report,
+    CaName, CertSelector, InitOptions, IssueOptions, KeyAlg, Lab, RevocationReason, Serial,
+    SignerDefects, StoreOptions, report,
 };
 use time::OffsetDateTime;
 
@@ -59,6 +59,34 @@ enum Command {
     /// Make the running responder misbehave on purpose (QA fault injection).
     #[command(subcommand)]
     Fault(FaultCommand),
+    /// Serve the lab's control plane: a JSON API under /api/v1/ (token in LAB/api-token) and a web console at /.
+    Serve(ServeArgs),
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// Address to listen on (the API can revoke anything: keep it on loopback or a private network).
+    #[arg(long, env = "OCSPLAB_SERVE_LISTEN", default_value = testca::serve::DEFAULT_LISTEN)]
+    listen: std::net::SocketAddr,
+    /// OCSP responder URL the console asks [default: each certificate's AIA OCSP URL].
+    #[arg(long, env = "OCSPLAB_SERVE_RESPONDER")]
+    responder: Option<String>,
+    /// Base URL of the lab's stapler (its /status.json).
+    #[arg(long, env = "OCSPLAB_SERVE_STAPLER", default_value = testca::serve::DEFAULT_STAPLER_URL)]
+    stapler: String,
+    /// URL of the stapler's refresh action [default: STAPLER/admin/refresh].
+    #[arg(long, env = "OCSPLAB_SERVE_STAPLER_ADMIN")]
+    stapler_admin: Option<String>,
+    /// Accept the stapler's certificate for any host name; it must still chain to the lab's root
+    /// (compose reaches it as `stapler`, its certificate names localhost).
+    #[arg(long, env = "OCSPLAB_SERVE_STAPLER_ANY_NAME")]
+    stapler_any_name: bool,
+    /// The stapler executable run for "check now" [default: `stapler` next to this binary].
+    #[arg(long, env = "OCSPLAB_SERVE_STAPLER_BIN")]
+    stapler_bin: Option<PathBuf>,
+    /// Bound of each request to the responder or the stapler, and of a check.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    upstream_timeout: Duration,
 }
 
 #[derive(Subcommand, Debug)]
@@ -81,7 +109,7 @@ struct FaultSetArgs {
     #[arg(long)]
     cert: Option<String>,
     /// Only for this long, e.g. 30s, 5m [default: until cleared].
-    #[arg(long = "for", value_parser = humantime::parse_duration)]
+    #[arg(long = "for", value_parser = parse_lasting)]
     lasting: Option<Duration>,
 }
 
@@ -326,16 +354,36 @@ fn parse_fault(text: &str) -> Result<FaultMode, String> {
     text.parse().map_err(|e: testca::Error| e.to_string())
 }
 
+fn parse_lasting(text: &str) -> Result<Duration, String> {
+    testca::faults::parse_lasting(text).map_err(|e| e.to_string())
+}
+
 fn parse_at(text: &str) -> Result<OffsetDateTime, String> {
     parse_time(text).map_err(|e| e.to_string())
+}
+
+/// `stapler` in the directory of this executable, else on the PATH.
+fn sibling_stapler() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join("stapler")))
+        .filter(|path| path.is_file())
+        .unwrap_or_else(|| PathBuf::from("stapler"))
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The server logs what it does; one-shot commands only what went wrong.
+    let default_level = if matches!(cli.command, Command::Serve(_)) {
+        "info"
+    } else {
+        "warn"
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| default_level.into()),
         )
         .with_writer(std::io::stderr)
         // Colour for people at a terminal; plain text in log files and pipes.
@@ -399,10 +447,26 @@ async fn run(cli: Cli) -> Result<()> {
             layout.leaf_dir("localhost").join("fullchain.pem").display()
         );
         println!("  database:        {}", layout.database().display());
+        println!("  API token:       {}", layout.api_token().display());
         lab.close().await;
         return Ok(());
     }
     let lab = Lab::open(&cli.dir, &store_options).await?;
+    if let Command::Serve(args) = cli.command {
+        let options = testca::serve::ServeOptions {
+            listen: args.listen,
+            responder: args.responder,
+            stapler: testca::serve::stapler::StaplerSettings {
+                url: args.stapler,
+                admin_refresh: args.stapler_admin,
+                any_name: args.stapler_any_name,
+                program: args.stapler_bin.unwrap_or_else(sibling_stapler),
+            },
+            upstream_timeout: args.upstream_timeout,
+        };
+        testca::serve::serve(lab, &options, testca::serve::shutdown_signal()).await?;
+        return Ok(());
+    }
     let result = command(&lab, cli.command).await;
     lab.close().await;
     result
@@ -410,23 +474,20 @@ async fn run(cli: Cli) -> Result<()> {
 
 async fn command(lab: &Lab, command: Command) -> Result<()> {
     match command {
-        Command::Init(_) => unreachable!("handled before the lab is opened"),
+        Command::Init(_) | Command::Serve(_) => unreachable!("handled before"),
         Command::Issue(args) => {
-            let validity = if args.expired {
-                Validity::expired(args.days)
-            } else if args.not_yet_valid {
-                Validity::not_yet_valid(args.days)
-            } else {
-                Validity::for_days(args.days)
-            };
-            let spec = LeafSpec {
+            let options = IssueOptions {
                 name: args.name,
                 sans: args.sans,
-                validity,
+                days: args.days,
+                expired: args.expired,
+                not_yet_valid: args.not_yet_valid,
                 must_staple: args.must_staple,
-                aia: !args.no_aia,
+                no_aia: args.no_aia,
+                issuer: args.issuer,
+                replace: args.replace,
             };
-            let cert = lab.issue_leaf(args.issuer, &spec, args.replace).await?;
+            let cert = lab.issue(&options).await?;
             eprintln!(
                 "issued {} in {}",
                 cert.name,
