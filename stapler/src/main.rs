@@ -55,7 +55,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(stapler::serve(settings, responder::shutdown_signal())) {
+    let result = runtime.block_on(stapler::serve(settings, responder::shutdown_signal()));
+    // Stop the background refreshes first, so that the error below is the last line printed.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("stapler: {e:#}");
