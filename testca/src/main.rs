@@ -386,6 +386,9 @@ async fn run(cli: Cli) -> Result<()> {
         return Ok(());
     }
     let lab = Lab::open(&cli.dir, &store_options).await?;
+    if !lab.recovery().is_empty() {
+        eprintln!("testca: {}", lab.recovery());
+    }
     let result = command(&lab, cli.command).await;
     lab.close().await;
     result
