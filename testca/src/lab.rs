@@ -160,8 +160,11 @@ impl Lab {
     pub async fn open(dir: &Path, store_options: &StoreOptions) -> Result<Lab> {
         let layout = Layout::new(dir);
         layout.require_lab()?;
+        // Best effort: a user who does not own the lab may still read it.
         #[cfg(unix)]
-        crate::layout::restrict(dir, 0o700)?;
+        if let Err(e) = crate::layout::restrict(dir, 0o700) {
+            tracing::warn!("{e}");
+        }
         let config = LabConfig::load(&layout.config())?;
         let store = Store::open(&layout.database(), store_options).await?;
         let lock = LabLock::open(&layout)?;
