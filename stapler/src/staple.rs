@@ -724,8 +724,8 @@ pub fn rfc3339(t: SystemTime) -> String {
 }
 
 /// A static staple file served without verification (`--no-verify`): only
-/// its status and dates are read.
-fn unverified(der: &[u8]) -> Result<Verified, Problem> {
+/// its status and dates are read. Public for the fuzz targets (`fuzz/`).
+pub fn unverified(der: &[u8]) -> Result<Verified, Problem> {
     use der::Decode;
     let parsed = x509_ocsp::OcspResponse::from_der(der).map_err(|_| Problem::NotDer)?;
     let bytes = parsed.response_bytes.ok_or(Problem::NotBasic)?;

@@ -47,7 +47,7 @@ impl KeyAlg {
         let key = match self {
             KeyAlg::EcdsaP256 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?,
             KeyAlg::EcdsaP384 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384)?,
-            KeyAlg::Ed25519 => KeyPair::generate_for(&rcgen::PKCS_ED25519)?,
+            KeyAlg::Ed25519 => pkcs8_v1(&KeyPair::generate_for(&rcgen::PKCS_ED25519)?)?,
             KeyAlg::Rsa2048 => {
                 let rsa = openssl::rsa::Rsa::generate(2048)?;
                 let pkey = openssl::pkey::PKey::from_rsa(rsa)?;
@@ -82,11 +82,51 @@ impl fmt::Display for KeyAlg {
     }
 }
 
+/// The same key re-encoded as PKCS#8 v1 (PrivateKeyInfo, RFC 5208). ring
+/// makes Ed25519 keys as PKCS#8 v2 (OneAsymmetricKey with the public key
+/// attached), which OpenSSL 3.0, Python `cryptography`, nginx and Apache
+/// refuse; v1 carries the same private key and every one of them loads it.
+fn pkcs8_v1(key: &KeyPair) -> Result<KeyPair> {
+    use der::{Decode, Encode};
+    let der = key.serialize_der();
+    let info = pkcs8::PrivateKeyInfo::from_der(&der)?;
+    let v1 = pkcs8::PrivateKeyInfo {
+        public_key: None,
+        ..info
+    }
+    .to_der()?;
+    Ok(KeyPair::from_pkcs8_der_and_sign_algo(
+        &v1.into(),
+        key.algorithm(),
+    )?)
+}
+
 /// Loads a PKCS#8 PEM private key written by the lab, whatever its algorithm.
 pub fn load_key_pem(pem: &str) -> std::result::Result<KeyPair, rcgen::Error> {
     match KeyPair::from_pem(pem) {
         Ok(key) => Ok(key),
         // rcgen cannot tell RSA-PSS from PKCS#1 v1.5 by itself; the lab only makes the latter.
         Err(_) => KeyPair::from_pem_and_sign_algo(pem, &rcgen::PKCS_RSA_SHA256),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// PKCS#8 v1 (version 0, no public key): what OpenSSL 3.0 and Python
+    /// `cryptography` load. A v2 document has version 1 and a `[1]` public key.
+    #[test]
+    fn every_generated_key_is_pkcs8_v1() {
+        use der::Decode;
+        for alg in KeyAlg::ALL {
+            let key = alg.generate().expect("generate");
+            let der = key.serialize_der();
+            let info = pkcs8::PrivateKeyInfo::from_der(&der).expect("parse");
+            assert_eq!(info.version(), pkcs8::Version::V1, "{alg}");
+            assert!(info.public_key.is_none(), "{alg}");
+            let loaded = load_key_pem(&key.serialize_pem()).expect("reload");
+            assert_eq!(loaded.public_key_pem(), key.public_key_pem(), "{alg}");
+        }
     }
 }

@@ -13,8 +13,9 @@ use crate::config::LabConfig;
 use crate::error::{Error, Result};
 use crate::faults::{Fault, FaultMode, FaultTarget};
 use crate::key_alg::{KeyAlg, load_key_pem};
-use crate::layout::{Layout, Secrecy, read_text, write_atomic};
+use crate::layout::{Layout, Secrecy, create_private_dir, read_text, write_atomic};
 use crate::reason::RevocationReason;
+use crate::recovery::{self, LabLock, Recovery};
 use crate::store::{
     CertKind, CertRecord, CertSelector, IssuerId, NewCertificate, Store, StoreOptions,
 };
@@ -120,6 +121,8 @@ pub struct Lab {
     layout: Layout,
     config: LabConfig,
     store: Store,
+    lock: LabLock,
+    recovery: Recovery,
 }
 
 impl Lab {
@@ -175,7 +178,10 @@ impl Lab {
         if options.force {
             layout.remove_lab_entries()?;
         }
-        fs::create_dir_all(dir).map_err(|e| Error::io("cannot create directory", dir, e))?;
+        create_private_dir(dir)?;
+        #[cfg(unix)]
+        crate::layout::restrict(dir, 0o700)?;
+        let lock = LabLock::open(&layout)?;
         let store = Store::create(&layout.database(), store_options).await?;
         let root_id = add_issuer(&store, &root).await?;
         let intermediate_id = add_issuer(&store, &intermediate).await?;
@@ -207,6 +213,8 @@ impl Lab {
             layout,
             config,
             store,
+            lock,
+            recovery: Recovery::default(),
         };
         lab.publish_signer(CaName::Root, root_id, root_signer)
             .await?;
@@ -220,17 +228,41 @@ impl Lab {
         Ok(lab)
     }
 
-    /// Opens the lab in `dir`.
+    /// Opens the lab in `dir`, first finishing or undoing what a crashed
+    /// command left (see [`recovery`]; [`Lab::recovery`] tells what was done).
+    /// A lab made under a permissive umask is made private (0700).
     pub async fn open(dir: &Path, store_options: &StoreOptions) -> Result<Lab> {
         let layout = Layout::new(dir);
         layout.require_lab()?;
+        // Best effort: a user who does not own the lab may still read it.
+        #[cfg(unix)]
+        if let Err(e) = crate::layout::restrict(dir, 0o700) {
+            tracing::warn!("{e}");
+        }
         let config = LabConfig::load(&layout.config())?;
         let store = Store::open(&layout.database(), store_options).await?;
+        let lock = LabLock::open(&layout)?;
+        // Another command writing files now holds the lock: its staging
+        // files are not left-overs, and recovery waits for a later command.
+        let recovery = if lock.try_exclusive()? {
+            let result = recovery::recover(&layout, &store).await;
+            lock.unlock()?;
+            result?
+        } else {
+            Recovery::default()
+        };
         Ok(Lab {
             layout,
             config,
             store,
+            lock,
+            recovery,
         })
+    }
+
+    /// What opening the lab recovered from a crashed command (empty normally).
+    pub fn recovery(&self) -> &Recovery {
+        &self.recovery
     }
 
     /// The lab's paths.
@@ -453,6 +485,7 @@ impl Lab {
         issuer_id: IssuerId,
         signer: Issued,
     ) -> Result<CertRecord> {
+        let _writing = self.lock.shared()?;
         let key_pem = signer.key.serialize_pem();
         self.store
             .add_signer(
@@ -486,12 +519,15 @@ impl Lab {
             .parent()
             .unwrap_or(self.layout.dir())
             .to_path_buf();
-        fs::create_dir_all(&certs_dir)
-            .map_err(|e| Error::io("cannot create directory", &certs_dir, e))?;
+        let _writing = self.lock.shared()?;
+        create_private_dir(&certs_dir)?;
         let staging = tempfile::Builder::new()
             .prefix(&format!(".{name}.new-"))
             .tempdir_in(&certs_dir)
             .map_err(|e| Error::io("cannot create a directory in", &certs_dir, e))?;
+        // It becomes certs/NAME: owner only, like every directory of the lab.
+        #[cfg(unix)]
+        crate::layout::restrict(staging.path(), 0o700)?;
         let chain = match ca {
             CaName::Root => String::new(),
             CaName::Intermediate => read_text(&self.layout.ca_cert(CaName::Intermediate))?,
@@ -521,14 +557,11 @@ impl Lab {
             .add_certificate(&new_certificate(issuer_id, &leaf, CertKind::Leaf), replace)
             .await?;
 
-        if final_dir.exists() {
-            let old = certs_dir.join(format!(".{name}.old-{}", leaf.serial));
-            fs::rename(&final_dir, &old).map_err(|e| Error::io("cannot move", &final_dir, e))?;
-            let _ = fs::remove_dir_all(&old);
-        }
+        // Committed: from here on the certificate exists, and a crash is
+        // completed by the next command's recovery, which needs the staged
+        // files kept rather than deleted on unwind.
         let staged = staging.keep();
-        fs::rename(&staged, &final_dir)
-            .map_err(|e| Error::io("cannot move into place", &final_dir, e))?;
+        recovery::move_into_place(&staged, &final_dir)?;
         self.store.find(&CertSelector::Serial(leaf.serial)).await
     }
 }

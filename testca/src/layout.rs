@@ -14,7 +14,12 @@
 //!   certs/NAME/key.pem               its key (mode 0600)
 //!   certs/NAME/chain.pem             the intermediates above it
 //!   certs/NAME/fullchain.pem         leaf + intermediates (ssl_certificate, SSLCertificateFile)
+//!   .lock                            held while a command writes files (see `recovery`)
 //! ```
+//!
+//! Every directory is 0700 and the database files 0600, whatever the umask:
+//! the database holds the delegated signers' keys, and the directories hold
+//! every other key.
 
 use std::fs;
 use std::io::Write;
@@ -30,7 +35,8 @@ pub const DEFAULT_LAB_DIR: &str = "lab";
 pub const LAB_DIR_ENV: &str = "OCSPLAB_DIR";
 
 /// Entries that `init` creates; a directory holding only these may be replaced with `--force`.
-const LAB_ENTRIES: [&str; 7] = [
+const LAB_ENTRIES: [&str; 8] = [
+    ".lock",
     "lab.toml",
     "api-token",
     "revocation.db",
@@ -70,6 +76,16 @@ impl Layout {
     /// `revocation.db`.
     pub fn database(&self) -> PathBuf {
         self.dir.join("revocation.db")
+    }
+
+    /// `.lock`: shared by commands writing files, exclusive for recovery.
+    pub fn lock_file(&self) -> PathBuf {
+        self.dir.join(".lock")
+    }
+
+    /// `certs/`: one directory per leaf, and the staging directories of leaves being issued.
+    pub fn certs_dir(&self) -> PathBuf {
+        self.dir.join("certs")
     }
 
     /// `ca/bundle.pem`: every CA certificate, intermediate first.
@@ -173,7 +189,7 @@ pub enum Secrecy {
 /// then renamed over the target. Readers see the old or the new content, never a mix.
 pub fn write_atomic(path: &Path, contents: &[u8], secrecy: Secrecy) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).map_err(|e| Error::io("cannot create directory", dir, e))?;
+    create_private_dir(dir)?;
     let mut builder = tempfile::Builder::new();
     builder.prefix(".tmp-");
     #[cfg(unix)]
@@ -201,8 +217,36 @@ fn permissions(secrecy: Secrecy) -> fs::Permissions {
     })
 }
 
+/// Creates a directory and any missing parents, each created one 0700
+/// (owner only) whatever the umask; existing directories are left as they are.
+pub fn create_private_dir(dir: &Path) -> Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .map_err(|e| Error::io("cannot create directory", dir, e))
+}
+
+/// Sets `path` to `mode` when its permission bits differ (a lab made by an
+/// older version, or under a permissive umask). A missing path is fine.
+#[cfg(unix)]
+pub fn restrict(path: &Path, mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    match fs::metadata(path) {
+        Ok(meta) if meta.permissions().mode() & 0o7777 != mode => {
+            fs::set_permissions(path, fs::Permissions::from_mode(mode))
+                .map_err(|e| Error::io("cannot restrict the permissions of", path, e))
+        }
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io("cannot read", path, e)),
+    }
+}
+
 /// Makes a rename durable. Best effort: not every file system supports it.
-fn sync_dir(dir: &Path) {
+pub(crate) fn sync_dir(dir: &Path) {
     if let Ok(handle) = fs::File::open(dir) {
         let _ = handle.sync_all();
     }

@@ -18,6 +18,7 @@ pub mod key_alg;
 pub mod lab;
 pub mod layout;
 pub mod reason;
+pub mod recovery;
 pub mod report;
 pub mod serial;
 pub mod serve;

@@ -452,6 +452,9 @@ async fn run(cli: Cli) -> Result<()> {
         return Ok(());
     }
     let lab = Lab::open(&cli.dir, &store_options).await?;
+    if !lab.recovery().is_empty() {
+        eprintln!("testca: {}", lab.recovery());
+    }
     if let Command::Serve(args) = cli.command {
         let options = testca::serve::ServeOptions {
             listen: args.listen,

@@ -217,6 +217,14 @@ macro_rules! select_certificates {
 impl Store {
     /// Creates a new database at `path` (which must not exist) with the current schema.
     pub async fn create(path: &Path, options: &StoreOptions) -> Result<Store> {
+        // Made here with mode 0600 rather than by SQLite under the umask:
+        // SQLite gives the -wal and -shm files the database file's mode.
+        let mut file = std::fs::OpenOptions::new();
+        file.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
+        file.open(path)
+            .map_err(|e| Error::io("cannot create", path, e))?;
         Self::connect(path, options, true).await
     }
 
@@ -253,6 +261,7 @@ impl Store {
             pool,
             path: path.to_path_buf(),
         };
+        store.restrict_files();
         migrator()
             .run(&store.pool)
             .await
@@ -264,6 +273,29 @@ impl Store {
                 },
             })?;
         Ok(store)
+    }
+
+    /// The database file and its -wal and -shm companions.
+    pub fn files(&self) -> [PathBuf; 3] {
+        let with = |suffix: &str| {
+            let mut name = self.path.clone().into_os_string();
+            name.push(suffix);
+            PathBuf::from(name)
+        };
+        [self.path.clone(), with("-wal"), with("-shm")]
+    }
+
+    /// Makes the database files 0600: they hold the delegated signers' keys.
+    /// Labs made before this rule (0644 under umask 022) are tightened on
+    /// open. Best effort: a process that does not own them (a responder run
+    /// as another user) can still read them, and says so.
+    fn restrict_files(&self) {
+        #[cfg(unix)]
+        for file in self.files() {
+            if let Err(e) = crate::layout::restrict(&file, 0o600) {
+                tracing::warn!("{e}");
+            }
+        }
     }
 
     /// The database file.
@@ -292,9 +324,7 @@ impl Store {
     /// committed since the last look. Keep it for the life of the process:
     /// see [`ChangeProbe`].
     pub fn change_probe(&self) -> Result<ChangeProbe> {
-        let mut shm = self.path.clone().into_os_string();
-        shm.push("-shm");
-        let shm = PathBuf::from(shm);
+        let [_, _, shm] = self.files();
         let file = std::fs::File::open(&shm).map_err(|e| Error::io("cannot open", &shm, e))?;
         Ok(ChangeProbe {
             file: std::sync::Arc::new(file),
@@ -342,6 +372,15 @@ impl Store {
         bump_generation(&mut tx).await.map_err(self.err())?;
         self.commit(tx).await?;
         Ok(IssuerId(id))
+    }
+
+    /// SQLite's `PRAGMA integrity_check`: `ok`, or what is damaged.
+    pub async fn integrity_check(&self) -> Result<String> {
+        let rows: Vec<String> = sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.err())?;
+        Ok(rows.join("; "))
     }
 
     /// Every issuer, oldest first.
