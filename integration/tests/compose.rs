@@ -256,10 +256,17 @@ fn the_console_reaches_the_stapler_service_and_is_published_on_loopback() {
     let services = services();
     let console = &services["console"];
     let args = command_of(console);
-    assert_eq!(&args[..2], ["testca", "serve"], "the console is testca serve");
+    assert_eq!(
+        &args[..2],
+        ["testca", "serve"],
+        "the console is testca serve"
+    );
     let listen = flag(&args, "--listen").expect("--listen");
     let port = listen.rsplit(':').next().unwrap_or_default();
-    assert_eq!(port, "8081", "the console keeps testca serve's default port");
+    assert_eq!(
+        port, "8081",
+        "the console keeps testca serve's default port"
+    );
     assert_eq!(
         strings(&console["ports"]),
         [format!("127.0.0.1:{port}:{port}")],
@@ -286,7 +293,9 @@ fn the_console_reaches_the_stapler_service_and_is_published_on_loopback() {
         Some("service_healthy")
     );
     assert_eq!(
-        strings(&console["healthcheck"]["test"]).first().map(String::as_str),
+        strings(&console["healthcheck"]["test"])
+            .first()
+            .map(String::as_str),
         Some("CMD"),
         "the console has a healthcheck"
     );

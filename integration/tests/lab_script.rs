@@ -210,13 +210,15 @@ fn lab_up_gives_a_stapled_lab_and_down_stops_exactly_what_it_started() {
     let console_url = format!("http://{}/", lab.console);
     let token_file = lab.dir().join("api-token");
     assert!(
-        up.stdout.contains(&console_url)
-            && up.stdout.contains(&token_file.display().to_string()),
+        up.stdout.contains(&console_url) && up.stdout.contains(&token_file.display().to_string()),
         "the summary names the console and its token file:\n{up}"
     );
     let token = std::fs::read_to_string(&token_file).expect("the API token");
     let (code, body) = lab.api("certificates", Some(token.trim()));
-    assert_eq!(code, "200", "GET /api/v1/certificates with the token: {body}");
+    assert_eq!(
+        code, "200",
+        "GET /api/v1/certificates with the token: {body}"
+    );
     let listed: serde_json::Value = serde_json::from_str(&body).expect("JSON");
     let localhost = listed
         .as_array()
