@@ -5,6 +5,7 @@
 //! console (`testca serve`) started with the lab and answering with its token;
 //! and nothing left running after SIGINT or SIGTERM.
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -145,8 +146,17 @@ impl Drop for Lab {
 fn spawn_up(lab: &Lab, args: &[&str]) -> (Child, PathBuf) {
     let out = lab.tmp.path().join(format!("up-{}.out", free_port()));
     let file = std::fs::File::create(&out).expect("output file");
-    let child = lab
-        .cmd("up")
+    let mut cmd = lab.cmd("up");
+    // A test run from a background job inherits SIGINT ignored, and a shell cannot trap a
+    // signal ignored at its start: the script gets the default, as from a terminal.
+    // SAFETY: signal(2) is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            Ok(())
+        });
+    }
+    let child = cmd
         .args(args)
         .stdin(Stdio::null())
         .stdout(file.try_clone().expect("clone"))
@@ -166,13 +176,22 @@ fn signal(pid: u32, sig: &str) {
     );
 }
 
-fn wait_exit(child: &mut Child, what: &str) -> Option<i32> {
-    wait_for(
-        what,
-        Duration::from_secs(30),
-        Duration::from_millis(100),
-        || child.try_wait().expect("try_wait").map(|s| s.code()),
-    )
+/// Waits for `scripts/lab up` to end; on a timeout, says what it printed.
+fn wait_exit(child: &mut Child, out: &Path, what: &str) -> Option<i32> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status.code();
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!(
+                "timed out after 30s waiting for {what}; it printed:\n{}",
+                std::fs::read_to_string(out).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[test]
@@ -485,7 +504,11 @@ fn lab_up_leaves_nothing_running_after_sigint_or_sigterm() {
             "tail -F follows the logs"
         );
         signal(child.id(), sig);
-        wait_exit(&mut child, &format!("scripts/lab up to stop on SIG{sig}"));
+        wait_exit(
+            &mut child,
+            &out,
+            &format!("scripts/lab up to stop on SIG{sig}"),
+        );
         lab.assert_nothing_runs(&pids, &format!("foreground, SIG{sig}"));
     }
 
@@ -504,7 +527,11 @@ fn lab_up_leaves_nothing_running_after_sigint_or_sigterm() {
         },
     );
     signal(child.id(), "TERM");
-    let code = wait_exit(&mut child, "scripts/lab up --detach to stop on SIGTERM");
+    let code = wait_exit(
+        &mut child,
+        &out,
+        "scripts/lab up --detach to stop on SIGTERM",
+    );
     assert_ne!(
         code,
         Some(0),
