@@ -175,7 +175,10 @@ fn every_command_of_our_image_is_accepted_by_the_binaries() {
             "{name} mounts the lab volume at /lab"
         );
     }
-    assert_eq!(seen, 3, "testca, responder and stapler run from our image");
+    assert_eq!(
+        seen, 4,
+        "testca, responder, stapler and console run from our image"
+    );
 }
 
 #[test]
@@ -226,7 +229,7 @@ fn ports_are_published_on_loopback_and_match_what_the_servers_listen_on() {
     published.sort();
     assert_eq!(
         published,
-        ["8080", "8081", "8443", "9443", "9444"],
+        ["8080", "8081", "8082", "8443", "9443", "9444"],
         "the documented host ports"
     );
 }
@@ -242,6 +245,59 @@ fn the_stapler_serves_the_refresh_on_an_admin_port_published_on_loopback() {
     assert!(
         strings(&stapler["ports"]).contains(&format!("127.0.0.1:{port}:{port}")),
         "the admin port {port} is published on the host's loopback"
+    );
+}
+
+/// The console (`testca serve`) listens on its default port, is published on
+/// loopback only, and reaches the stapler service at the ports the stapler
+/// listens on: its HTTPS port for the status, its admin port for the refresh.
+#[test]
+fn the_console_reaches_the_stapler_service_and_is_published_on_loopback() {
+    let services = services();
+    let console = &services["console"];
+    let args = command_of(console);
+    assert_eq!(
+        &args[..2],
+        ["testca", "serve"],
+        "the console is testca serve"
+    );
+    let listen = flag(&args, "--listen").expect("--listen");
+    let port = listen.rsplit(':').next().unwrap_or_default();
+    assert_eq!(
+        port, "8081",
+        "the console keeps testca serve's default port"
+    );
+    assert_eq!(
+        strings(&console["ports"]),
+        [format!("127.0.0.1:{port}:{port}")],
+        "published on the host's loopback only"
+    );
+    let stapler = command_of(&services["stapler"]);
+    let port_of = |flag_name: &str| {
+        flag(&stapler, flag_name)
+            .and_then(|l| l.rsplit(':').next().map(str::to_string))
+            .unwrap_or_else(|| panic!("stapler {flag_name}"))
+    };
+    assert_eq!(
+        flag(&args, "--stapler").as_deref(),
+        Some(format!("https://stapler:{}/", port_of("--listen")).as_str())
+    );
+    assert_eq!(
+        flag(&args, "--stapler-admin").as_deref(),
+        Some(format!("http://stapler:{}/admin/refresh", port_of("--admin-listen")).as_str())
+    );
+    // The stapler's certificate names localhost, not `stapler`.
+    assert!(args.iter().any(|a| a == "--stapler-any-name"), "{args:?}");
+    assert_eq!(
+        console["depends_on"]["stapler"]["condition"].as_str(),
+        Some("service_healthy")
+    );
+    assert_eq!(
+        strings(&console["healthcheck"]["test"])
+            .first()
+            .map(String::as_str),
+        Some("CMD"),
+        "the console has a healthcheck"
     );
 }
 

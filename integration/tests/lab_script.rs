@@ -1,9 +1,11 @@
 //! `scripts/lab up` / `status` / `down` / `env` end to end: a running lab in
 //! which clients see a good staple; strict arguments; no adoption of a
 //! running lab; a coherent lab or a clear refusal when the responder's
-//! address differs from the lab's AIA; "up" only after a fresh fetch; and
-//! nothing left running after SIGINT or SIGTERM.
+//! address differs from the lab's AIA; "up" only after a fresh fetch; the QA
+//! console (`testca serve`) started with the lab and answering with its token;
+//! and nothing left running after SIGINT or SIGTERM.
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -19,6 +21,7 @@ struct Lab {
     tmp: tempfile::TempDir,
     responder: String,
     stapler: String,
+    console: String,
 }
 
 impl Lab {
@@ -27,6 +30,7 @@ impl Lab {
             tmp: tempfile::tempdir().expect("tempdir"),
             responder: format!("127.0.0.1:{}", free_port()),
             stapler: format!("127.0.0.1:{}", free_port()),
+            console: format!("127.0.0.1:{}", free_port()),
         }
     }
 
@@ -41,6 +45,7 @@ impl Lab {
             .env("OCSPLAB_DIR", self.dir())
             .env("OCSPLAB_RESPONDER_LISTEN", &self.responder)
             .env("OCSPLAB_STAPLER_LISTEN", &self.stapler)
+            .env("OCSPLAB_SERVE_LISTEN", &self.console)
             // The binaries this test run built: no cargo inside cargo test.
             .env("OCSPLAB_BIN_DIR", harness::bin_dir())
             .env_remove("RUST_LOG");
@@ -61,7 +66,7 @@ impl Lab {
     }
 
     fn pids(&self) -> Vec<String> {
-        ["responder", "stapler"]
+        ["responder", "stapler", "console"]
             .iter()
             .filter_map(|n| self.pid(n))
             .collect()
@@ -69,7 +74,7 @@ impl Lab {
 
     /// Every process that belongs to this lab: its directory in the command
     /// line (`tail -F` of the logs) or as OCSPLAB_DIR in the environment
-    /// (the script, the responder, the stapler).
+    /// (the script, the responder, the stapler, the console).
     fn processes_naming_the_lab(&self) -> Vec<String> {
         let needle = self.dir().display().to_string();
         let mut found = Vec::new();
@@ -114,6 +119,21 @@ impl Lab {
             .arg(self.dir().join("ca/root/cert.pem"));
         run(&mut cmd, Duration::from_secs(30))
     }
+
+    /// A call to the console's API, with this token (none: no header).
+    /// Returns the HTTP status and the body.
+    fn api(&self, path: &str, token: Option<&str>) -> (String, String) {
+        let mut cmd = Command::new("curl");
+        cmd.args(["-sS", "-w", "\n%{http_code}"]);
+        if let Some(token) = token {
+            cmd.arg("-H").arg(format!("Authorization: Bearer {token}"));
+        }
+        cmd.arg(format!("http://{}/api/v1/{path}", self.console));
+        let out = run(&mut cmd, Duration::from_secs(30));
+        assert_eq!(out.code, Some(0), "curl {path}:\n{out}");
+        let (body, code) = out.stdout.rsplit_once('\n').unwrap_or(("", ""));
+        (code.trim().to_string(), body.to_string())
+    }
 }
 
 impl Drop for Lab {
@@ -126,8 +146,17 @@ impl Drop for Lab {
 fn spawn_up(lab: &Lab, args: &[&str]) -> (Child, PathBuf) {
     let out = lab.tmp.path().join(format!("up-{}.out", free_port()));
     let file = std::fs::File::create(&out).expect("output file");
-    let child = lab
-        .cmd("up")
+    let mut cmd = lab.cmd("up");
+    // A test run from a background job inherits SIGINT ignored, and a shell cannot trap a
+    // signal ignored at its start: the script gets the default, as from a terminal.
+    // SAFETY: signal(2) is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            Ok(())
+        });
+    }
+    let child = cmd
         .args(args)
         .stdin(Stdio::null())
         .stdout(file.try_clone().expect("clone"))
@@ -147,13 +176,22 @@ fn signal(pid: u32, sig: &str) {
     );
 }
 
-fn wait_exit(child: &mut Child, what: &str) -> Option<i32> {
-    wait_for(
-        what,
-        Duration::from_secs(30),
-        Duration::from_millis(100),
-        || child.try_wait().expect("try_wait").map(|s| s.code()),
-    )
+/// Waits for `scripts/lab up` to end; on a timeout, says what it printed.
+fn wait_exit(child: &mut Child, out: &Path, what: &str) -> Option<i32> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status.code();
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!(
+                "timed out after 30s waiting for {what}; it printed:\n{}",
+                std::fs::read_to_string(out).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[test]
@@ -186,9 +224,41 @@ fn lab_up_gives_a_stapled_lab_and_down_stops_exactly_what_it_started() {
         seen.output
     );
 
+    // The console: listed with its URL and the token file; its API answers with the token
+    // the lab holds, and only with it.
+    let console_url = format!("http://{}/", lab.console);
+    let token_file = lab.dir().join("api-token");
+    assert!(
+        up.stdout.contains(&console_url) && up.stdout.contains(&token_file.display().to_string()),
+        "the summary names the console and its token file:\n{up}"
+    );
+    let token = std::fs::read_to_string(&token_file).expect("the API token");
+    let (code, body) = lab.api("certificates", Some(token.trim()));
+    assert_eq!(
+        code, "200",
+        "GET /api/v1/certificates with the token: {body}"
+    );
+    let listed: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    let localhost = listed
+        .as_array()
+        .and_then(|all| all.iter().find(|c| c["name"] == "localhost"))
+        .unwrap_or_else(|| panic!("localhost is listed: {body}"));
+    assert_eq!(localhost["status"], "good", "{body}");
+    // The console reaches the lab's stapler: its staple for localhost, as the stapler holds it.
+    let (code, body) = lab.api("certificates/localhost/staple", Some(token.trim()));
+    assert_eq!(code, "200", "{body}");
+    let staple: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(staple["verdict"], "good", "{body}");
+    let (code, body) = lab.api("certificates", None);
+    assert_eq!(code, "401", "without the token: {body}");
+    let (code, body) = lab.api("certificates", Some("not-the-token"));
+    assert_eq!(code, "401", "with a wrong token: {body}");
+
     let status = run(&mut lab.cmd("status"), Duration::from_secs(10));
     assert!(
-        status.stdout.contains("responder: running") && status.stdout.contains("stapler: running"),
+        status.stdout.contains("responder: running")
+            && status.stdout.contains("stapler: running")
+            && status.stdout.contains("console: running"),
         "{status}"
     );
 
@@ -211,7 +281,11 @@ fn lab_up_gives_a_stapled_lab_and_down_stops_exactly_what_it_started() {
 
     // A second `up` while the lab runs: refused, nothing adopted or re-created.
     let pids = lab.pids();
-    assert_eq!(pids.len(), 2, "pid files of the responder and the stapler");
+    assert_eq!(
+        pids.len(),
+        3,
+        "pid files of the responder, the stapler and the console"
+    );
     let root_before = std::fs::read(&ca).expect("root");
     let again = run(lab.cmd("up").arg("--detach"), Duration::from_secs(60));
     assert_ne!(again.code, Some(0), "{again}");
@@ -219,7 +293,7 @@ fn lab_up_gives_a_stapled_lab_and_down_stops_exactly_what_it_started() {
         again.stderr.contains("already runs") && again.stderr.contains("scripts/lab down"),
         "{again}"
     );
-    assert_eq!(lab.pids(), pids, "no second responder or stapler");
+    assert_eq!(lab.pids(), pids, "no second responder, stapler or console");
     assert_eq!(
         std::fs::read(&ca).expect("root"),
         root_before,
@@ -237,15 +311,29 @@ fn lab_up_gives_a_stapled_lab_and_down_stops_exactly_what_it_started() {
 
     let down = run(&mut lab.cmd("down"), Duration::from_secs(30));
     assert!(
-        down.stdout.contains("stopped the stapler")
+        down.stdout.contains("stopped the console")
+            && down.stdout.contains("stopped the stapler")
             && down.stdout.contains("stopped the responder"),
         "{down}"
     );
+    // The console first: it asks the stapler and the responder, not the other way round.
+    assert!(
+        down.stdout.find("stopped the console") < down.stdout.find("stopped the stapler"),
+        "{down}"
+    );
     lab.assert_nothing_runs(&pids, "after down");
+    let refused = run(
+        Command::new("curl")
+            .args(["-sS", "-o", "/dev/null"])
+            .arg(&console_url),
+        Duration::from_secs(30),
+    );
+    assert_ne!(refused.code, Some(0), "the console no longer answers");
     let status = run(&mut lab.cmd("status"), Duration::from_secs(10));
     assert!(
         status.stdout.contains("responder: not running")
-            && status.stdout.contains("stapler: not running"),
+            && status.stdout.contains("stapler: not running")
+            && status.stdout.contains("console: not running"),
         "{status}"
     );
 }
@@ -278,11 +366,9 @@ fn lab_rejects_unknown_arguments_with_usage() {
 #[test]
 fn lab_up_reports_a_port_already_taken() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let lab = Lab {
-        tmp: tempfile::tempdir().expect("tempdir"),
-        responder: taken.local_addr().expect("addr").to_string(),
-        stapler: format!("127.0.0.1:{}", free_port()),
-    };
+    let taken_addr = taken.local_addr().expect("addr").to_string();
+    let mut lab = Lab::new();
+    lab.responder = taken_addr.clone();
     let up = run(lab.cmd("up").arg("--detach"), Duration::from_secs(60));
     assert_ne!(up.code, Some(0), "{up}");
     assert!(
@@ -292,6 +378,21 @@ fn lab_up_reports_a_port_already_taken() {
         "{up}"
     );
     assert!(lab.pids().is_empty(), "nothing started");
+
+    // The console's port, checked before anything starts, the same way.
+    let mut lab = Lab::new();
+    lab.console = taken_addr;
+    let up = run(lab.cmd("up").arg("--detach"), Duration::from_secs(60));
+    assert_ne!(up.code, Some(0), "{up}");
+    assert_eq!(up.stderr.trim().lines().count(), 1, "one line:\n{up}");
+    assert!(
+        up.stderr.contains("already in use")
+            && up.stderr.contains(&lab.console)
+            && up.stderr.contains("OCSPLAB_SERVE_LISTEN="),
+        "{up}"
+    );
+    assert!(lab.pids().is_empty(), "nothing started");
+    assert!(!lab.dir().exists(), "nothing created");
 }
 
 #[test]
@@ -394,7 +495,7 @@ fn lab_up_leaves_nothing_running_after_sigint_or_sigterm() {
         let pids = lab.pids();
         assert_eq!(
             pids.len(),
-            2,
+            3,
             "{}",
             std::fs::read_to_string(&out).unwrap_or_default()
         );
@@ -403,7 +504,11 @@ fn lab_up_leaves_nothing_running_after_sigint_or_sigterm() {
             "tail -F follows the logs"
         );
         signal(child.id(), sig);
-        wait_exit(&mut child, &format!("scripts/lab up to stop on SIG{sig}"));
+        wait_exit(
+            &mut child,
+            &out,
+            &format!("scripts/lab up to stop on SIG{sig}"),
+        );
         lab.assert_nothing_runs(&pids, &format!("foreground, SIG{sig}"));
     }
 
@@ -422,7 +527,11 @@ fn lab_up_leaves_nothing_running_after_sigint_or_sigterm() {
         },
     );
     signal(child.id(), "TERM");
-    let code = wait_exit(&mut child, "scripts/lab up --detach to stop on SIGTERM");
+    let code = wait_exit(
+        &mut child,
+        &out,
+        "scripts/lab up --detach to stop on SIGTERM",
+    );
     assert_ne!(
         code,
         Some(0),
