@@ -10,10 +10,6 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 use x509_cert::ext::pkix::AuthorityInfoAccessSyntax;
 use x509_cert::ext::pkix::name::GeneralName;
 
-/// id-pe-tlsfeature.
-const ID_PE_TLS_FEATURE: const_oid::ObjectIdentifier =
-    const_oid::ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.1.24");
-
 /// Why a certificate cannot be served, or cannot be stapled.
 #[derive(Debug, thiserror::Error)]
 pub enum ChainError {
@@ -252,27 +248,10 @@ fn aia_urls(cert: &x509_cert::Certificate) -> (Option<String>, Option<String>) {
     )
 }
 
-/// Whether a DER certificate carries the TLS Feature status_request (must-staple).
-pub fn has_must_staple(der: &[u8]) -> bool {
-    x509_cert::Certificate::from_der(der).is_ok_and(|c| must_staple(&c))
-}
-
-fn must_staple(cert: &x509_cert::Certificate) -> bool {
-    cert.tbs_certificate
-        .extensions
-        .as_ref()
-        .is_some_and(|exts| {
-            exts.iter().any(|e| {
-                e.extn_id == ID_PE_TLS_FEATURE
-                    && tls_feature_has_status_request(e.extn_value.as_bytes())
-            })
-        })
-}
-
-/// Whether a TLS Feature value (SEQUENCE OF INTEGER) lists status_request (5).
-fn tls_feature_has_status_request(value: &[u8]) -> bool {
-    Vec::<u16>::from_der(value).is_ok_and(|features| features.contains(&5))
-}
+/// Whether a DER certificate carries the TLS Feature status_request (must-staple);
+/// testca, which writes the extension, owns reading it.
+pub use testca::extensions::has_must_staple;
+use testca::extensions::must_staple;
 
 fn read(path: &Path) -> Result<Vec<u8>, ChainError> {
     std::fs::read(path).map_err(|source| ChainError::Read {

@@ -21,18 +21,22 @@ pub const TLS_FEATURE_STATUS_REQUEST: u16 = 5;
 /// Whether a DER certificate carries the TLS Feature status_request (must-staple).
 pub fn has_must_staple(der: &[u8]) -> bool {
     use der::Decode;
-    x509_cert::Certificate::from_der(der).is_ok_and(|cert| {
-        cert.tbs_certificate
-            .extensions
-            .as_ref()
-            .is_some_and(|exts| {
-                exts.iter().any(|e| {
-                    e.extn_id == ID_PE_TLS_FEATURE
-                        && Vec::<u16>::from_der(e.extn_value.as_bytes())
-                            .is_ok_and(|f| f.contains(&TLS_FEATURE_STATUS_REQUEST))
-                })
+    x509_cert::Certificate::from_der(der).is_ok_and(|cert| must_staple(&cert))
+}
+
+/// Whether a parsed certificate carries the TLS Feature status_request (must-staple).
+pub fn must_staple(cert: &x509_cert::Certificate) -> bool {
+    use der::Decode;
+    cert.tbs_certificate
+        .extensions
+        .as_ref()
+        .is_some_and(|exts| {
+            exts.iter().any(|e| {
+                e.extn_id == ID_PE_TLS_FEATURE
+                    && Vec::<u16>::from_der(e.extn_value.as_bytes())
+                        .is_ok_and(|features| features.contains(&TLS_FEATURE_STATUS_REQUEST))
             })
-    })
+        })
 }
 
 /// The Authority Information Access extension with an OCSP URI and a CA Issuers URI.
