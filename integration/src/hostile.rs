@@ -101,6 +101,17 @@ impl SlowClient {
         self.stream.flush()
     }
 
+    /// Trickles one byte every `every` until the server closes the connection, at most
+    /// `tries` times; whether it was closed.
+    pub fn closed_while_trickling(&mut self, every: Duration, tries: usize) -> bool {
+        for _ in 0..tries {
+            if self.trickle().is_err() || self.closed_by_server(every) {
+                return true;
+            }
+        }
+        false
+    }
+
     /// Whether the server closed the connection (possibly after an answer such as 408),
     /// waiting at most `wait` for it.
     pub fn closed_by_server(&mut self, wait: Duration) -> bool {

@@ -1648,24 +1648,13 @@ fn expect_100_continue_over_the_limit_gets_413_at_once() {
     assert!(!text.contains("100 Continue"), "{text}");
 }
 
-/// Trickles `client` one byte every `every` until the server closes it, at most `tries` times;
-/// whether it was closed.
-fn closed_while_trickling(client: &mut SlowClient, every: Duration, tries: usize) -> bool {
-    for _ in 0..tries {
-        if client.trickle().is_err() || client.closed_by_server(every) {
-            return true;
-        }
-    }
-    false
-}
-
 #[test]
 fn a_slow_body_is_cut_off_at_the_read_timeout() {
     let r = start_read_timeout_2s();
     let mut client = SlowClient::open(r.addr(), Variant::Body, None).unwrap();
     // 9000 bytes at 2 a second would take over an hour; the request has 2 s in all.
     assert!(
-        closed_while_trickling(&mut client, Duration::from_millis(500), 40),
+        client.closed_while_trickling(Duration::from_millis(500), 40),
         "a body sent one byte every 500 ms was still read after 20 s"
     );
     assert_good(&r, "localhost");
@@ -1676,12 +1665,12 @@ fn slow_headers_are_cut_off_at_the_read_timeout() {
     let r = start_read_timeout_2s();
     let mut client = SlowClient::open(r.addr(), Variant::Headers, None).unwrap();
     assert!(
-        closed_while_trickling(&mut client, Duration::from_millis(500), 40),
+        client.closed_while_trickling(Duration::from_millis(500), 40),
         "headers sent one byte every 500 ms were still read after 20 s"
     );
     let mut silent = SlowClient::open(r.addr(), Variant::Silent, None).unwrap();
     assert!(
-        closed_while_trickling(&mut silent, Duration::from_millis(500), 40),
+        silent.closed_while_trickling(Duration::from_millis(500), 40),
         "a connection that sends nothing was kept 20 s"
     );
     assert_good(&r, "localhost");

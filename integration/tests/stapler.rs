@@ -1332,17 +1332,6 @@ fn connector(lab: &TestLab) -> SslConnector {
     builder.build()
 }
 
-/// Trickles `client` one byte every `every` until the server closes it, at most `tries` times;
-/// whether it was closed.
-fn closed_while_trickling(client: &mut SlowClient, every: Duration, tries: usize) -> bool {
-    for _ in 0..tries {
-        if client.trickle().is_err() || client.closed_by_server(every) {
-            return true;
-        }
-    }
-    false
-}
-
 #[test]
 fn a_stalled_tls_handshake_is_cut_off_at_the_read_timeout() {
     let r = LabResponder::start(&[]);
@@ -1365,7 +1354,7 @@ fn a_slow_request_over_tls_is_cut_off_at_the_read_timeout() {
     for variant in [Variant::Headers, Variant::Body] {
         let mut client = SlowClient::open(stapler.addr(), variant, Some(&tls)).unwrap();
         assert!(
-            closed_while_trickling(&mut client, Duration::from_millis(500), 40),
+            client.closed_while_trickling(Duration::from_millis(500), 40),
             "{variant:?} sent one byte every 500 ms was still read after 20 s"
         );
     }
