@@ -13,7 +13,8 @@
 //! * [`clients`]: `stapler check`, `openssl s_client`, `curl --cert-status`
 //!   and `gnutls-cli`, run as a user runs them.
 //! * [`peers`]: nginx and Apache configured for stapling as the seeds say.
-//! * [`scenario`]: the QA scenarios, used by the tests and by `scripts/scenario`.
+//! * [`scenario`]: the QA scenarios as TOML files (`scenarios/`), their engine
+//!   and reports, used by the tests and by `scripts/scenario`.
 #![deny(missing_docs)]
 
 pub mod clients;
