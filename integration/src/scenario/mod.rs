@@ -443,11 +443,14 @@ impl Run<'_> {
         for _ in 0..50 {
             match self.lab.start_responder(&args) {
                 Ok(server) => {
-                    self.say(format!(
-                        "start the responder on {} {}",
-                        server.addr(),
-                        args.join(" ")
-                    ));
+                    self.say(
+                        format!(
+                            "start the responder on {} {}",
+                            server.addr(),
+                            args.join(" ")
+                        )
+                        .trim_end(),
+                    );
                     self.responder = Some(server);
                     return Ok(());
                 }
@@ -548,11 +551,14 @@ impl Run<'_> {
         match self.spawn_stapler(&chain, &key, &args) {
             Ok(server) => {
                 let addr = server.addr();
-                self.say(format!(
-                    "start the stapler on {addr} for {} {}",
-                    chain.display(),
-                    args.join(" ")
-                ));
+                self.say(
+                    format!(
+                        "start the stapler on {addr} for {} {}",
+                        chain.display(),
+                        args.join(" ")
+                    )
+                    .trim_end(),
+                );
                 self.stapler = Some(server);
                 self.target = Some(Target {
                     addr,
