@@ -583,3 +583,94 @@ fn staple_for(serve: &integration::harness::Server, token: &str, name: &str) -> 
         None,
     ))
 }
+
+/// The serials of one page, and the next page's path from its Link header.
+fn page(addr: SocketAddr, token: &str, path: &str) -> (Vec<String>, Option<String>) {
+    let response = call(addr, "GET", path, Some(token), None);
+    assert_eq!(response.status, 200, "{path}: {}", response.text());
+    let serials = json_of(&response)
+        .as_array()
+        .expect("a page is an array")
+        .iter()
+        .map(|c| c["serial"].as_str().expect("a serial").to_string())
+        .collect();
+    let next = response.header("link").map(|link| {
+        let (url, rel) = link.split_once(';').expect("<URL>; rel=\"next\"");
+        assert_eq!(rel.trim(), "rel=\"next\"", "{link}");
+        url.trim()
+            .trim_start_matches('<')
+            .trim_end_matches('>')
+            .to_string()
+    });
+    (serials, next)
+}
+
+#[test]
+fn the_list_comes_in_pages_that_neither_skip_nor_repeat() {
+    let lab = TestLab::init(&[]);
+    for name in ["a", "b", "c", "d"] {
+        lab.testca_ok(&["issue", name]);
+    }
+    let serve = lab.start_serve(&[]);
+    let token = lab.api_token();
+    let addr = serve.addr();
+
+    let (everything, next) = page(addr, &token, "/api/v1/certificates");
+    assert!(next.is_none(), "a first page of 100 holds them all");
+    let cli = lab.testca_ok(&["list"]);
+    assert!(everything.len() >= 8, "CAs, signers and five leaves: {cli}");
+
+    // Two at a time; a certificate issued meanwhile comes at the end, once.
+    let mut seen = Vec::new();
+    let mut path = Some("/api/v1/certificates?limit=2".to_string());
+    let mut pages = 0;
+    while let Some(p) = path {
+        let (serials, next) = page(addr, &token, &p);
+        assert!(
+            serials.len() <= 2 && !serials.is_empty(),
+            "{p}: {serials:?}"
+        );
+        seen.extend(serials);
+        path = next;
+        pages += 1;
+        if pages == 1 {
+            lab.testca_ok(&["issue", "late"]);
+        }
+        assert!(pages <= everything.len() + 1, "the pages end");
+    }
+    let (after, _) = page(addr, &token, "/api/v1/certificates?limit=1000");
+    assert_eq!(after.len(), everything.len() + 1);
+    assert_eq!(seen, after, "every certificate once, in order");
+    assert_eq!(&seen[..everything.len()], &everything[..]);
+
+    // Exactly full pages: the last one has no Link.
+    let (_, next) = page(
+        addr,
+        &token,
+        &format!("/api/v1/certificates?limit={}", after.len()),
+    );
+    assert!(next.is_none());
+
+    for (query, message) in [
+        ("limit=0", "invalid limit '0': a number from 1 to 1000"),
+        (
+            "limit=1001",
+            "invalid limit '1001': a number from 1 to 1000",
+        ),
+        ("limit=ten", "invalid limit 'ten': a number from 1 to 1000"),
+        ("cursor=abc", "invalid cursor 'abc'"),
+        ("offset=3", "unknown query parameter 'offset'"),
+    ] {
+        let response = call(
+            addr,
+            "GET",
+            &format!("/api/v1/certificates?{query}"),
+            Some(&token),
+            None,
+        );
+        let detail = problem(&response, 400);
+        assert!(detail.starts_with(message), "{query}: {detail}");
+    }
+    let unauthorized = call(addr, "GET", "/api/v1/certificates?limit=2", None, None);
+    assert_eq!(unauthorized.status, 401);
+}

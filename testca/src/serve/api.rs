@@ -24,7 +24,7 @@ use crate::faults::{FaultMode, parse_lasting};
 use crate::lab::{IssueOptions, parse_time};
 use crate::reason::RevocationReason;
 use crate::report;
-use crate::store::{CertRecord, CertSelector};
+use crate::store::{CertRecord, CertSelector, CertificateId};
 
 /// The OpenAPI document of this API (hand-written; a test checks that it
 /// lists exactly the routes of [`routes`]).
@@ -117,12 +117,88 @@ async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI_JSON).into_response()
 }
 
-async fn list(State(app): State<Shared>) -> Answer {
-    let certs = app.lab.list().await?;
-    ok(
-        StatusCode::OK,
-        certs.iter().map(|c| certificate(&app, c)).collect(),
-    )
+/// One page of `GET /api/v1/certificates`: at most `limit` certificates
+/// after the one `cursor` names (the row order, so that a page never skips
+/// nor repeats a certificate while others are issued).
+#[derive(Debug, PartialEq, Eq)]
+struct PageRequest {
+    limit: u32,
+    cursor: Option<CertificateId>,
+}
+
+/// Page size when the client names none.
+const DEFAULT_PAGE: u32 = 100;
+/// Largest page a client may ask for.
+const MAX_PAGE: u32 = 1000;
+
+/// Reads `?limit=N&cursor=C`; anything else is a one-line error.
+fn page_request(query: &HashMap<String, String>) -> Result<PageRequest, Problem> {
+    if let Some(unknown) = query.keys().find(|k| *k != "limit" && *k != "cursor") {
+        return Err(Problem::bad_request(
+            "bad-query",
+            format!("unknown query parameter '{unknown}'; the parameters are limit=N and cursor=C"),
+        ));
+    }
+    let limit = match query.get("limit") {
+        None => DEFAULT_PAGE,
+        Some(text) => text
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| {
+                Problem::bad_request(
+                    "invalid-value",
+                    format!("invalid limit '{text}': a number from 1 to {MAX_PAGE}"),
+                )
+            })?,
+    };
+    let cursor = match query.get("cursor") {
+        None => None,
+        Some(text) => Some(
+            text.parse::<i64>()
+                .ok()
+                .filter(|id| *id >= 0)
+                .map(CertificateId)
+                .ok_or_else(|| {
+                    Problem::bad_request(
+                        "invalid-value",
+                        format!(
+                            "invalid cursor '{text}': pass the cursor of the previous page's Link header (rel=\"next\")"
+                        ),
+                    )
+                })?,
+        ),
+    };
+    Ok(PageRequest { limit, cursor })
+}
+
+async fn list(
+    State(app): State<Shared>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Answer {
+    let Query(query) = query.map_err(|r| Problem::bad_request("bad-query", r.body_text()))?;
+    let page = page_request(&query)?;
+    // One more than asked: whether there is a next page.
+    let mut certs = app
+        .lab
+        .store()
+        .certificates_after(page.cursor, page.limit + 1)
+        .await?;
+    let more = certs.len() > page.limit as usize;
+    certs.truncate(page.limit as usize);
+    let body: Value = certs.iter().map(|c| certificate(&app, c)).collect();
+    let mut response = (StatusCode::OK, Json(body)).into_response();
+    if let Some(last) = certs.last().filter(|_| more) {
+        // RFC 8288: the next page, as GitHub's API gives it.
+        let next = format!(
+            "</api/v1/certificates?limit={}&cursor={}>; rel=\"next\"",
+            page.limit, last.id.0
+        );
+        if let Ok(value) = header::HeaderValue::from_str(&next) {
+            response.headers_mut().insert(header::LINK, value);
+        }
+    }
+    Ok(response)
 }
 
 async fn show(State(app): State<Shared>, path: Result<Path<String>, PathRejection>) -> Answer {
@@ -404,5 +480,58 @@ mod tests {
         assert!(typo.detail.contains("resaon"), "{}", typo.detail);
         let broken = body::<RevokeBody>(Ok(Bytes::from_static(b"{"))).unwrap_err();
         assert!(broken.detail.starts_with("malformed JSON body"));
+    }
+
+    fn query(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_page_request_has_a_default_a_cap_and_a_cursor() {
+        assert_eq!(
+            page_request(&query(&[])).ok(),
+            Some(PageRequest {
+                limit: DEFAULT_PAGE,
+                cursor: None
+            })
+        );
+        assert_eq!(
+            page_request(&query(&[("limit", "2"), ("cursor", "7")])).ok(),
+            Some(PageRequest {
+                limit: 2,
+                cursor: Some(CertificateId(7))
+            })
+        );
+        for bad in ["0", "1001", "-1", "ten"] {
+            let e = page_request(&query(&[("limit", bad)])).expect_err(bad);
+            assert!(
+                e.detail.contains(&format!("invalid limit '{bad}'")),
+                "{e:?}"
+            );
+        }
+        let e = page_request(&query(&[("cursor", "abc")])).expect_err("bad cursor");
+        assert!(e.detail.contains("invalid cursor 'abc'"), "{e:?}");
+        let e = page_request(&query(&[("offset", "3")])).expect_err("unknown");
+        assert!(
+            e.detail.contains("unknown query parameter 'offset'"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn the_openapi_document_gives_the_list_its_page_parameters() {
+        let doc: Value = serde_json::from_str(OPENAPI_JSON).expect("openapi.json is JSON");
+        let list = &doc["paths"]["/api/v1/certificates"]["get"];
+        let names: Vec<&str> = list["parameters"]
+            .as_array()
+            .expect("parameters")
+            .iter()
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        assert_eq!(names, ["limit", "cursor"]);
+        assert!(list["responses"]["200"]["headers"]["Link"].is_object());
     }
 }

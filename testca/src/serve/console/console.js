@@ -29,6 +29,23 @@ class ApiError extends Error {
 }
 
 async function api(method, path, body) {
+  return (await request(method, path, body)).value;
+}
+
+// Every certificate: the list comes a page at a time, the next page named by the Link header.
+async function listCertificates() {
+  const all = [];
+  let path = "/api/v1/certificates?limit=1000";
+  while (path) {
+    const { value, response } = await request("GET", path);
+    all.push(...value);
+    const next = /<([^>]*)>;\s*rel="next"/.exec(response.headers.get("Link") || "");
+    path = next ? next[1] : null;
+  }
+  return all;
+}
+
+async function request(method, path, body) {
   const headers = { "Authorization": "Bearer " + (sessionStorage.getItem(TOKEN_KEY) || "") };
   const init = { method, headers, cache: "no-store" };
   if (body !== undefined) {
@@ -49,7 +66,7 @@ async function api(method, path, body) {
     if (response.status === 401) showLogin(detail);
     throw new ApiError(response.status, detail);
   }
-  return value;
+  return { value, response };
 }
 
 function showError(node, error) {
@@ -96,7 +113,7 @@ let certificates = [];
 async function reloadAll() {
   showError($("toolbar-error"), null);
   try {
-    const all = await api("GET", "/api/v1/certificates");
+    const all = await listCertificates();
     // Leaves first (what QA revokes), then the CAs and signers.
     const rank = (c) => (c.kind === "leaf" ? 0 : 1);
     certificates = all.map((c, i) => [c, i]).sort((a, b) => rank(a[0]) - rank(b[0]) || a[1] - b[1]).map((p) => p[0]);
