@@ -331,4 +331,14 @@ fn a_bad_file_names_file_line_and_field_and_nothing_runs() {
         out.stderr.contains("unknown option '--bogus'") && out.stderr.contains("usage"),
         "{out}"
     );
+    let mut script = Command::new(repo().join("scripts/scenario"));
+    script
+        .args(["good", "--junit"])
+        .env("OCSPLAB_BIN_DIR", harness::bin_dir());
+    let out = run(&mut script, Duration::from_secs(60));
+    assert_eq!(out.code, Some(2), "{out}");
+    assert!(
+        out.stderr.contains("--junit needs a path") && out.stderr.contains("usage"),
+        "{out}"
+    );
 }
