@@ -690,9 +690,7 @@ impl RawStep {
                 flag(&self.not_yet_valid, "not-yet-valid", &mut args);
                 flag(&self.must_staple, "must-staple", &mut args);
                 flag(&self.no_aia, "no-aia", &mut args);
-                if let Some(issuer) = self.issuer {
-                    args.extend(["--issuer".to_string(), issuer.into_inner()]);
-                }
+                with_value(&mut args, "--issuer", self.issuer);
                 flag(&self.replace, "replace", &mut args);
                 Action::Testca(args)
             }
@@ -701,13 +699,9 @@ impl RawStep {
                     "revoke".to_string(),
                     self.revoke.map(Spanned::into_inner).unwrap_or_default(),
                 ];
-                if let Some(reason) = self.reason {
-                    args.extend(["--reason".to_string(), reason.into_inner()]);
-                }
+                with_value(&mut args, "--reason", self.reason);
                 // testca owns the time syntax: a bad time stops the run with its message.
-                if let Some(at) = self.at {
-                    args.extend(["--at".to_string(), at.into_inner()]);
-                }
+                with_value(&mut args, "--at", self.at);
                 Action::Testca(args)
             }
             "unrevoke" => Action::Testca(vec![
@@ -731,12 +725,8 @@ impl RawStep {
                     "set".to_string(),
                     self.fault.map(Spanned::into_inner).unwrap_or_default(),
                 ];
-                if let Some(cert) = self.cert {
-                    args.extend(["--cert".to_string(), cert.into_inner()]);
-                }
-                if let Some(lasting) = self.lasting {
-                    args.extend(["--for".to_string(), lasting.into_inner()]);
-                }
+                with_value(&mut args, "--cert", self.cert);
+                with_value(&mut args, "--for", self.lasting);
                 Action::Testca(args)
             }
             "clear-faults" => {
@@ -874,6 +864,13 @@ fn duration(value: &Spanned<String>, field: &str) -> Result<Duration, Mistake> {
             ),
         )
     })
+}
+
+/// `--OPTION VALUE` when the step gives the option.
+fn with_value(args: &mut Vec<String>, option: &str, value: Option<Spanned<String>>) {
+    if let Some(value) = value {
+        args.extend([option.to_string(), value.into_inner()]);
+    }
 }
 
 /// What the TOML types cannot say: each client asked only for what it can tell.
