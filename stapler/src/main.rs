@@ -61,7 +61,8 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("stapler: {e:#}");
+            // The cause chain on one line: "cannot listen on …: Address already in use".
+            eprintln!("stapler: {:#}", anyhow::Error::new(e));
             ExitCode::FAILURE
         }
     }

@@ -4,26 +4,71 @@
 //! certificate entry, and sends no certificate, hence no staple, on resumption.
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use rustls::ServerConfig;
+use rustls::pki_types::CertificateDer;
 use rustls::server::{ClientHello, ResolvesServerCert};
-use rustls::sign::CertifiedKey;
+use rustls::sign::{CertifiedKey, SigningKey};
 
 use crate::staple::Slot;
+use crate::verify::VerifiedStaple;
+
+/// What a certificate presents in a handshake: its chain and key, with the
+/// staple held while that is valid.
+#[derive(Debug)]
+pub struct Identity {
+    bare: Arc<CertifiedKey>,
+    stapled: Option<(Arc<CertifiedKey>, Arc<VerifiedStaple>)>,
+}
+
+impl Identity {
+    /// The certificate without a staple.
+    pub fn bare(chain: Vec<CertificateDer<'static>>, key: Arc<dyn SigningKey>) -> Self {
+        Identity {
+            bare: Arc::new(CertifiedKey::new(chain, key)),
+            stapled: None,
+        }
+    }
+
+    /// The same certificate with `staple` (or without one); unchanged when
+    /// it already presents that staple.
+    pub fn with_staple(&self, staple: Option<&Arc<VerifiedStaple>>) -> Option<Identity> {
+        let current = self.stapled.as_ref().map(|(_, s)| s);
+        let same = match (current, staple) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        if same {
+            return None;
+        }
+        let stapled = staple.map(|staple| {
+            let mut key = CertifiedKey::new(self.bare.cert.clone(), self.bare.key.clone());
+            key.ocsp = Some(staple.der().to_vec());
+            (Arc::new(key), staple.clone())
+        });
+        Some(Identity {
+            bare: self.bare.clone(),
+            stapled,
+        })
+    }
+
+    /// What to present at `now`, and whether it carries a staple: never one
+    /// past its nextUpdate, even before the background task drops it.
+    pub fn for_handshake(&self, now: SystemTime) -> (Arc<CertifiedKey>, bool) {
+        match &self.stapled {
+            Some((key, staple)) if staple.is_current(now) => (key.clone(), true),
+            _ => (self.bare.clone(), false),
+        }
+    }
+}
 
 /// Chooses the certificate for a handshake: the one whose DNS names match
 /// the SNI name, else the first.
 #[derive(Debug)]
 pub struct Resolver {
     slots: Vec<Arc<Slot>>,
-}
-
-impl std::fmt::Debug for Slot {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Slot")
-            .field("name", &self.name)
-            .finish_non_exhaustive()
-    }
 }
 
 impl Resolver {

@@ -16,7 +16,8 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 
 use crate::metrics::Metrics;
-use crate::staple::{CertificateStatus, Slot};
+use crate::staple::Slot;
+use crate::status::CertificateStatus;
 
 pub use responder::accept::Peer;
 
