@@ -34,9 +34,21 @@ pub enum SetupError {
     Clock(openssl::error::ErrorStack),
 }
 
-/// How a certificate's staple is obtained, when it can be.
+/// Whether and how a certificate is stapled.
 #[derive(Clone, Debug)]
-pub struct Plan {
+pub enum Plan {
+    /// Stapled.
+    Staple(StaplePlan),
+    /// Never stapled.
+    Off {
+        /// Why, and what to do (the `--strict` diagnostic).
+        reason: String,
+    },
+}
+
+/// How a certificate's staple is obtained.
+#[derive(Clone, Debug)]
+pub struct StaplePlan {
     /// Where responses come from.
     pub origin: Origin,
     /// What they are verified against.
@@ -60,8 +72,8 @@ pub struct Setup {
     pub responder_url: Option<String>,
     /// Whether responses are verified.
     pub verify: bool,
-    /// How it is stapled, or why it is not (the `--strict` diagnostic).
-    pub plan: Result<Plan, String>,
+    /// How it is stapled, or why it is not.
+    pub plan: Plan,
 }
 
 impl std::fmt::Debug for Setup {
@@ -125,20 +137,21 @@ impl Setup {
             clock_skew: options.clock_skew,
             check_signature: settings.verify(),
         };
+        let off = |reason: String| Plan::Off { reason };
         let plan = if !stapling {
-            Err("stapling is off (--no-stapling)".to_string())
+            off("stapling is off (--no-stapling)".to_string())
         } else if let Some(path) = config.staple_file.clone().filter(|_| {
             // A static file needs the issuer only to verify it.
             issuer.is_some() || !settings.verify()
         }) {
-            Ok(Plan {
+            Plan::Staple(StaplePlan {
                 origin: Origin::File(path),
                 verifier,
                 cache: None,
             })
         } else if let Some((issuer_cert, _)) = &issuer {
             match &responder_url {
-                Some(url) => Ok(Plan {
+                Some(url) => Plan::Staple(StaplePlan {
                     origin: Origin::Responder {
                         url: url.clone(),
                         issuer: issuer_cert.clone(),
@@ -148,10 +161,10 @@ impl Setup {
                     verifier,
                     cache: Some(StapleCache::new(&settings.cache_dir(), &cert.chain[0])),
                 }),
-                None => Err(no_responder(&name, config)),
+                None => off(no_responder(&name, config)),
             }
         } else {
-            Err(no_issuer(&name, config, &cert, fetch_issuer.is_some()))
+            off(no_issuer(&name, config, &cert, fetch_issuer.is_some()))
         };
         Ok(Setup {
             cert,

@@ -19,7 +19,7 @@ use crate::config::{CertConfig, Settings};
 use crate::lifecycle::{Event, Note, Rules, Stapling};
 use crate::metrics::{CertMetrics, FetchResult, Metrics};
 use crate::schedule::{Jitter, Schedule};
-use crate::setup::{Plan, Setup, SetupError};
+use crate::setup::{Plan, Setup, SetupError, StaplePlan};
 use crate::status::{CertificateStatus, rfc3339};
 use crate::tls::Identity;
 use crate::verify::{CertState, VerifiedStaple};
@@ -66,8 +66,11 @@ impl Slot {
         let setup = Setup::prepare(config, &settings).await?;
         let now = SystemTime::now();
         let (state, problem) = match &setup.plan {
-            Ok(_) => (Stapling::start(now), None),
-            Err(why) => (Stapling::off(why.clone()), Some(SetupProblem(why.clone()))),
+            Plan::Staple(_) => (Stapling::start(now), None),
+            Plan::Off { reason } => (
+                Stapling::off(reason.clone()),
+                Some(SetupProblem(reason.clone())),
+            ),
         };
         let identity = Identity::bare(setup.cert.chain.clone(), setup.signing_key.clone());
         let slot = Arc::new(Slot {
@@ -90,8 +93,11 @@ impl Slot {
         Ok((slot, problem))
     }
 
-    fn plan(&self) -> Option<&Plan> {
-        self.setup.plan.as_ref().ok()
+    fn plan(&self) -> Option<&StaplePlan> {
+        match &self.setup.plan {
+            Plan::Staple(plan) => Some(plan),
+            Plan::Off { .. } => None,
+        }
     }
 
     /// Why this certificate is served without stapling, if it is.
@@ -177,7 +183,7 @@ impl Slot {
     }
 
     /// Obtains a response and hands the outcome to the state.
-    async fn round(&self, plan: &Plan) {
+    async fn round(&self, plan: &StaplePlan) {
         let event = match plan.origin.obtain(&plan.verifier, SystemTime::now).await {
             Ok(staple) => Event::Fetched {
                 staple: Arc::new(staple),

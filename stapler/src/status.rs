@@ -151,3 +151,43 @@ impl StapleStatus {
 pub fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn at(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + secs)
+    }
+
+    #[test]
+    fn a_staple_is_shown_with_the_fields_testca_serve_reads() {
+        let revoked = VerifiedStaple::for_tests(
+            CertState::Revoked {
+                at: at(5),
+                reason: None,
+            },
+            at(0),
+            at(600),
+        );
+        let json = serde_json::to_value(StapleStatus::new(&revoked, StapleSource::Cache, at(100)))
+            .unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "status": "revoked",
+                "reason": "unspecified",
+                "revoked_at": "2023-11-14T22:13:25Z",
+                "this_update": "2023-11-14T22:13:20Z",
+                "next_update": "2023-11-14T22:23:20Z",
+                "produced_at": "2023-11-14T22:13:20Z",
+                "seconds_left": 500,
+                "signer": "test",
+                "source": "cache",
+                "bytes": 11,
+            })
+        );
+    }
+}
