@@ -375,7 +375,9 @@ fn over_file(
             })
         })?;
         if !given(arg.get_id().as_str()) {
-            file_args.extend(as_argument(arg, inverted, key, value).map_err(file_error)?);
+            file_args.extend(
+                as_argument(arg, inverted, key, value).map_err(|e| file_error(e.to_string()))?,
+            );
         }
     }
     let matches = command
@@ -408,22 +410,37 @@ fn as_argument(
     inverted: bool,
     key: &str,
     value: &toml::Value,
-) -> Result<Option<OsString>, String> {
+) -> Result<Option<OsString>, ValueTypeError> {
     let long = arg.get_long().unwrap_or(key);
     if !arg.get_action().takes_values() {
-        let on = value
-            .as_bool()
-            .ok_or_else(|| format!("`{key}` must be true or false, not {value}"))?;
+        let on = value.as_bool().ok_or_else(|| ValueTypeError::NotBoolean {
+            key: key.to_string(),
+            value: value.clone(),
+        })?;
         return Ok((on != inverted).then(|| format!("--{long}").into()));
     }
     let text = match value {
         toml::Value::String(text) => text.clone(),
         toml::Value::Integer(n) => n.to_string(),
         toml::Value::Float(x) => x.to_string(),
-        other => return Err(format!("`{key}` must be a string or a number, not {other}")),
+        other => {
+            return Err(ValueTypeError::NotScalar {
+                key: key.to_string(),
+                value: other.clone(),
+            });
+        }
     };
     // One argument, `--flag=value`: a value may begin with a dash.
     Ok(Some(format!("--{long}={text}").into()))
+}
+
+/// A value of the file that cannot be a flag's.
+#[derive(Debug, thiserror::Error)]
+enum ValueTypeError {
+    #[error("`{key}` must be true or false, not {value}")]
+    NotBoolean { key: String, value: toml::Value },
+    #[error("`{key}` must be a string or a number, not {value}")]
+    NotScalar { key: String, value: toml::Value },
 }
 
 /// What clap found wrong with a value from the file, on one line, with the
