@@ -111,3 +111,55 @@ pub fn server_config(slots: Vec<Arc<Slot>>) -> Result<ServerConfig, rustls::Erro
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use openssl::ec::{EcGroup, EcKey};
+    use openssl::nid::Nid;
+    use openssl::pkey::PKey;
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+
+    use super::*;
+    use crate::verify::CertState;
+
+    fn at(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + secs)
+    }
+
+    fn bare() -> Identity {
+        let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
+        let key = PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap();
+        let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+            key.private_key_to_pkcs8().unwrap(),
+        ));
+        let signing = rustls::crypto::ring::sign::any_supported_type(&der).unwrap();
+        Identity::bare(vec![CertificateDer::from(b"leaf".to_vec())], signing)
+    }
+
+    #[test]
+    fn the_staple_is_presented_until_its_next_update_and_never_after() {
+        let staple = Arc::new(VerifiedStaple::for_tests(CertState::Good, at(0), at(600)));
+        let identity = bare().with_staple(Some(&staple)).unwrap();
+        let (key, stapled) = identity.for_handshake(at(599));
+        assert!(stapled);
+        assert_eq!(key.ocsp.as_deref(), Some(staple.der()));
+        let (key, stapled) = identity.for_handshake(at(600));
+        assert!(!stapled, "expired: the bare certificate");
+        assert_eq!(key.ocsp, None);
+    }
+
+    #[test]
+    fn an_identity_is_rebuilt_only_when_the_staple_changes() {
+        let staple = Arc::new(VerifiedStaple::for_tests(CertState::Good, at(0), at(600)));
+        let none = bare();
+        assert!(none.with_staple(None).is_none(), "no staple, still none");
+        let with = none.with_staple(Some(&staple)).unwrap();
+        assert!(with.with_staple(Some(&staple)).is_none(), "the same staple");
+        let other = Arc::new(VerifiedStaple::for_tests(CertState::Good, at(0), at(600)));
+        assert!(with.with_staple(Some(&other)).is_some(), "a new one");
+        let dropped = with.with_staple(None).unwrap();
+        assert!(!dropped.for_handshake(at(1)).1);
+    }
+}
