@@ -625,6 +625,30 @@ mod tests {
     }
 
     #[test]
+    fn a_refusal_by_verification_is_a_failure_that_says_why_and_what_to_do() {
+        let s = good(0, 600);
+        let refused = Event::Failed(ObtainError::Refused(crate::verify::Problem::NonceMismatch));
+        let step = run(
+            Stapling::start(at(0)),
+            vec![(0, fetched(&s)), (300, refused)],
+            RevokedPolicy::Staple,
+        );
+        assert!(matches!(step.state, Stapling::Keeping(_)));
+        assert!(
+            same(step.decision.staple.as_ref(), &s),
+            "never replaced by a refused one"
+        );
+        let last = step.state.failures().map(|f| f.last.to_string());
+        assert_eq!(
+            last.as_deref(),
+            Some(
+                "response refused: the response does not echo the request's nonce \
+                 (the responder does not echo nonces; retry without one)"
+            )
+        );
+    }
+
+    #[test]
     fn the_jitter_decides_where_in_the_step_a_retry_falls() {
         let early = Stapling::start(at(0)).step(
             failed(),
