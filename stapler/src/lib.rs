@@ -6,7 +6,7 @@
 //! the background ([`schedule`]), keeps the last good response until it
 //! really expires ([`lifecycle`]: the staple's states and transitions),
 //! persists it across restarts ([`persist`]), and staples it with rustls
-//! ([`tls`]); [`staple`] is the glue, [`status`] what the status page shows.
+//! ([`tls`], [`identity`]); [`staple`] is the glue, [`status`] what the status page shows.
 //! The checker ([`check`]) judges any server's staple like a careful client.
 #![deny(missing_docs)]
 
@@ -14,6 +14,7 @@ pub mod chain;
 pub mod check;
 pub mod config;
 pub mod fetch;
+pub mod identity;
 pub mod lifecycle;
 pub mod metrics;
 pub mod persist;

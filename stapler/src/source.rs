@@ -140,12 +140,4 @@ impl Origin {
             }
         }
     }
-
-    /// Where a response obtained here is said to come from.
-    pub fn staple_source(&self) -> crate::lifecycle::StapleSource {
-        match self {
-            Origin::Responder { .. } => crate::lifecycle::StapleSource::Fetched,
-            Origin::File(_) => crate::lifecycle::StapleSource::File,
-        }
-    }
 }

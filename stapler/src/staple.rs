@@ -16,12 +16,13 @@ use tracing::{error, info, warn};
 
 use crate::chain::ServedCert;
 use crate::config::{CertConfig, Settings};
-use crate::lifecycle::{Event, Note, Rules, Stapling};
+use crate::identity::Identity;
+use crate::lifecycle::{Event, Note, Rules, StapleSource, Stapling};
 use crate::metrics::{CertMetrics, FetchResult, Metrics};
 use crate::schedule::{Jitter, Schedule};
 use crate::setup::{Plan, Setup, SetupError, StaplePlan};
+use crate::source::Origin;
 use crate::status::{CertificateStatus, rfc3339};
-use crate::tls::Identity;
 use crate::verify::{CertState, VerifiedStaple};
 
 /// One served certificate and its staple.
@@ -187,7 +188,10 @@ impl Slot {
         let event = match plan.origin.obtain(&plan.verifier, SystemTime::now).await {
             Ok(staple) => Event::Fetched {
                 staple: Arc::new(staple),
-                source: plan.origin.staple_source(),
+                source: match plan.origin {
+                    Origin::Responder { .. } => StapleSource::Fetched,
+                    Origin::File(_) => StapleSource::File,
+                },
             },
             Err(error) => Event::Failed(error),
         };
