@@ -26,16 +26,13 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use serde::Serialize;
-
 use crate::config::RevokedPolicy;
 use crate::schedule::{Jitter, Schedule};
 use crate::source::ObtainError;
 use crate::verify::{CertState, VerifiedStaple};
 
 /// Where a held staple came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StapleSource {
     /// Fetched from the responder by this process.
     Fetched,

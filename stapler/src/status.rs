@@ -78,8 +78,8 @@ pub struct StapleStatus {
     pub seconds_left: u64,
     /// Who signed it.
     pub signer: String,
-    /// Where it came from.
-    pub source: StapleSource,
+    /// Where it came from: `fetched`, `cache` or `file`.
+    pub source: &'static str,
     /// Size in bytes.
     pub bytes: usize,
 }
@@ -141,7 +141,11 @@ impl StapleStatus {
                 .duration_since(now)
                 .map_or(0, |d| d.as_secs()),
             signer: v.signer().to_string(),
-            source,
+            source: match source {
+                StapleSource::Fetched => "fetched",
+                StapleSource::Cache => "cache",
+                StapleSource::File => "file",
+            },
             bytes: v.der().len(),
         }
     }

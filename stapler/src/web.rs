@@ -213,7 +213,7 @@ async fn page(State(app): State<Arc<App>>) -> Html<String> {
                     "",
                 );
                 row("signed by", &st.signer, "");
-                row("source", &format!("{:?}", st.source).to_lowercase(), "");
+                row("source", st.source, "");
             }
             None => {
                 let text = match (&s.disabled_reason, s.must_staple) {
