@@ -1,6 +1,6 @@
 //! The stapler's response verification (`stapler::verify::verify`, with and
 //! without the signature check) and its unverified reading of static staple
-//! files (`stapler::staple::unverified`), for a fixed lab certificate.
+//! files (`stapler::verify::unverified`), for a fixed lab certificate.
 #![no_main]
 
 use std::sync::LazyLock;
@@ -46,10 +46,10 @@ fuzz_target!(|data: &[u8]| {
                 check_signature,
             };
             if let Ok(verified) = verify(data, &expected, now) {
-                assert_eq!(verified.der, data);
+                assert_eq!(verified.der(), data);
                 let _ = verified.is_current(now);
             }
         }
     }
-    let _ = stapler::staple::unverified(data);
+    let _ = stapler::verify::unverified(data);
 });

@@ -14,7 +14,7 @@ use openssl::stack::Stack;
 use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::{X509, X509StoreContext, X509VerifyResult};
 
-use crate::staple::rfc3339;
+use crate::status::rfc3339;
 use crate::verify::{CertState, Expectation, Problem, verify};
 
 /// Options of `stapler check`.
@@ -95,11 +95,82 @@ pub fn check(args: &CheckArgs) -> Report {
     }
 }
 
-fn run(args: &CheckArgs, out: &mut String) -> Result<Verdict, String> {
+/// Why no TLS connection was made (verdict 5).
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The target has no port.
+    #[error("'{0}' is not HOST:PORT")]
+    NotHostPort(String),
+    /// The name does not resolve.
+    #[error("cannot resolve {target}: {source}")]
+    Resolve {
+        /// HOST:PORT.
+        target: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The name resolves to no address.
+    #[error("cannot resolve {0}")]
+    NoAddress(String),
+    /// The TCP connection failed.
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A socket option.
+    #[error("{0}")]
+    Socket(#[from] std::io::Error),
+    /// The `--ca` file cannot be read.
+    #[error("cannot read {path}: {source}")]
+    ReadCa {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The `--ca` file holds no certificates.
+    #[error("{path} holds no PEM certificates: {source}")]
+    CaContent {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: openssl::error::ErrorStack,
+    },
+    /// OpenSSL could not be set up.
+    #[error("{0}")]
+    OpenSsl(#[from] openssl::error::ErrorStack),
+    /// The TLS handshake failed.
+    #[error("TLS handshake with {addr} failed: {reason}")]
+    Handshake {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// What OpenSSL said.
+        reason: String,
+    },
+    /// The server sent no certificate.
+    #[error("the server sent no certificate")]
+    NoCertificate,
+}
+
+/// Why the server's chain does not verify.
+#[derive(Debug, thiserror::Error)]
+enum ChainFailure {
+    /// OpenSSL could not be set up.
+    #[error("{0}")]
+    Setup(#[from] openssl::error::ErrorStack),
+    /// The chain was rejected.
+    #[error("{0}")]
+    Rejected(&'static str),
+}
+
+fn run(args: &CheckArgs, out: &mut String) -> Result<Verdict, ConnectError> {
     let (host, _) = args
         .target
         .rsplit_once(':')
-        .ok_or_else(|| format!("'{}' is not HOST:PORT", args.target))?;
+        .ok_or_else(|| ConnectError::NotHostPort(args.target.clone()))?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let servername = args
         .servername
@@ -108,27 +179,31 @@ fn run(args: &CheckArgs, out: &mut String) -> Result<Verdict, String> {
     let addr = args
         .target
         .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {}: {e}", args.target))?
+        .map_err(|source| ConnectError::Resolve {
+            target: args.target.clone(),
+            source,
+        })?
         .next()
-        .ok_or_else(|| format!("cannot resolve {}", args.target))?;
+        .ok_or_else(|| ConnectError::NoAddress(args.target.clone()))?;
     let tcp = TcpStream::connect_timeout(&addr, args.timeout)
-        .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
-    tcp.set_read_timeout(Some(args.timeout))
-        .map_err(|e| e.to_string())?;
-    tcp.set_write_timeout(Some(args.timeout))
-        .map_err(|e| e.to_string())?;
+        .map_err(|source| ConnectError::Connect { addr, source })?;
+    tcp.set_read_timeout(Some(args.timeout))?;
+    tcp.set_write_timeout(Some(args.timeout))?;
 
     let trusted = match &args.ca {
         Some(path) => {
-            let pem =
-                std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            X509::stack_from_pem(&pem)
-                .map_err(|e| format!("{} holds no PEM certificates: {e}", path.display()))?
+            let pem = std::fs::read(path).map_err(|source| ConnectError::ReadCa {
+                path: path.clone(),
+                source,
+            })?;
+            X509::stack_from_pem(&pem).map_err(|source| ConnectError::CaContent {
+                path: path.clone(),
+                source,
+            })?
         }
         None => Vec::new(),
     };
-    let mut connector =
-        SslConnector::builder(SslMethod::tls_client()).map_err(|e| e.to_string())?;
+    let mut connector = SslConnector::builder(SslMethod::tls_client())?;
     // The chain is judged below, so that a bad one is reported rather than refused.
     connector.set_verify(SslVerifyMode::NONE);
     if let Some(version) = args.tls {
@@ -136,30 +211,22 @@ fn run(args: &CheckArgs, out: &mut String) -> Result<Verdict, String> {
             TlsVersion::V1_2 => SslVersion::TLS1_2,
             TlsVersion::V1_3 => SslVersion::TLS1_3,
         };
-        connector
-            .set_min_proto_version(Some(v))
-            .map_err(|e| e.to_string())?;
-        connector
-            .set_max_proto_version(Some(v))
-            .map_err(|e| e.to_string())?;
+        connector.set_min_proto_version(Some(v))?;
+        connector.set_max_proto_version(Some(v))?;
     }
     let connector = connector.build();
-    let mut config = connector.configure().map_err(|e| e.to_string())?;
+    let mut config = connector.configure()?;
     config.set_verify_hostname(false);
     config.set_use_server_name_indication(servername.is_some());
-    let mut ssl = config
-        .into_ssl(servername.as_deref().unwrap_or(host))
-        .map_err(|e| e.to_string())?;
-    ssl.set_status_type(StatusType::OCSP)
-        .map_err(|e| e.to_string())?;
-    let stream = ssl
-        .connect(tcp)
-        .map_err(|e| format!("TLS handshake with {addr} failed: {e}"))?;
+    let mut ssl = config.into_ssl(servername.as_deref().unwrap_or(host))?;
+    ssl.set_status_type(StatusType::OCSP)?;
+    let stream = ssl.connect(tcp).map_err(|e| ConnectError::Handshake {
+        addr,
+        reason: e.to_string(),
+    })?;
     let ssl = stream.ssl();
 
-    let leaf = ssl
-        .peer_certificate()
-        .ok_or("the server sent no certificate")?;
+    let leaf = ssl.peer_certificate().ok_or(ConnectError::NoCertificate)?;
     let chain: Vec<X509> = ssl
         .peer_cert_chain()
         .map(|c| c.iter().map(|x| x.to_owned()).collect())
@@ -271,7 +338,7 @@ fn run(args: &CheckArgs, out: &mut String) -> Result<Verdict, String> {
         }
         (Some(der), Some(Ok(v))) => {
             let _ = writeln!(out, "staple:      yes, {} bytes", der.len());
-            let status = match &v.state {
+            let status = match v.state() {
                 CertState::Good => "good".to_string(),
                 CertState::Revoked { at, reason } => {
                     format!(
@@ -282,18 +349,23 @@ fn run(args: &CheckArgs, out: &mut String) -> Result<Verdict, String> {
                 }
             };
             let _ = writeln!(out, "status:      {status}");
-            let age = now.duration_since(v.produced_at).unwrap_or(Duration::ZERO);
-            let left = v.next_update.duration_since(now).unwrap_or(Duration::ZERO);
+            let age = now
+                .duration_since(v.produced_at())
+                .unwrap_or(Duration::ZERO);
+            let left = v
+                .next_update()
+                .duration_since(now)
+                .unwrap_or(Duration::ZERO);
             let _ = writeln!(
                 out,
                 "age:         produced {} ago (thisUpdate {}), nextUpdate {} (in {})",
                 humantime::format_duration(Duration::from_secs(age.as_secs())),
-                rfc3339(v.this_update),
-                rfc3339(v.next_update),
+                rfc3339(v.this_update()),
+                rfc3339(v.next_update()),
                 humantime::format_duration(Duration::from_secs(left.as_secs()))
             );
-            let _ = writeln!(out, "signed by:   {}", v.signer);
-            match (&v.state, &chain_result) {
+            let _ = writeln!(out, "signed by:   {}", v.signer());
+            match (v.state(), &chain_result) {
                 (CertState::Revoked { .. }, _) => {
                     let _ = writeln!(
                         out,
@@ -329,7 +401,10 @@ fn run(args: &CheckArgs, out: &mut String) -> Result<Verdict, String> {
     let _ = writeln!(
         out,
         "verdict:     REJECT: the certificate does not verify ({}); fix: serve a valid certificate and chain",
-        chain_result.err().unwrap_or_default()
+        chain_result
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
     );
     Ok(verdict)
 }
@@ -353,36 +428,34 @@ fn verify_chain(
     system: bool,
     servername: Option<&str>,
     host: &str,
-) -> Result<(), String> {
-    let mut store = X509StoreBuilder::new().map_err(|e| e.to_string())?;
+) -> Result<(), ChainFailure> {
+    let mut store = X509StoreBuilder::new()?;
     if system {
-        store.set_default_paths().map_err(|e| e.to_string())?;
+        store.set_default_paths()?;
     }
     for cert in trusted {
-        store.add_cert(cert.clone()).map_err(|e| e.to_string())?;
+        store.add_cert(cert.clone())?;
     }
-    let mut param = openssl::x509::verify::X509VerifyParam::new().map_err(|e| e.to_string())?;
+    let mut param = openssl::x509::verify::X509VerifyParam::new()?;
     match (servername, host.parse::<IpAddr>()) {
-        (Some(name), _) => param.set_host(name).map_err(|e| e.to_string())?,
-        (None, Ok(ip)) => param.set_ip(ip).map_err(|e| e.to_string())?,
+        (Some(name), _) => param.set_host(name)?,
+        (None, Ok(ip)) => param.set_ip(ip)?,
         (None, Err(_)) => {}
     }
-    store.set_param(&param).map_err(|e| e.to_string())?;
+    store.set_param(&param)?;
     let store = store.build();
-    let mut untrusted = Stack::new().map_err(|e| e.to_string())?;
+    let mut untrusted = Stack::new()?;
     for cert in intermediates {
-        untrusted.push(cert.clone()).map_err(|e| e.to_string())?;
+        untrusted.push(cert.clone())?;
     }
-    let mut ctx = X509StoreContext::new().map_err(|e| e.to_string())?;
-    let result = ctx
-        .init(&store, leaf, &untrusted, |c| {
-            Ok(c.verify_cert().map(|ok| (ok, c.error())))
-        })
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
-    match result {
-        (true, _) => Ok(()),
-        (false, error) => Err(error.error_string().to_string()),
+    let mut ctx = X509StoreContext::new()?;
+    let (verified, error) = ctx.init(&store, leaf, &untrusted, |c| {
+        c.verify_cert().map(|ok| (ok, c.error()))
+    })?;
+    if verified {
+        Ok(())
+    } else {
+        Err(ChainFailure::Rejected(error.error_string()))
     }
 }
 

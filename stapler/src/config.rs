@@ -1,14 +1,20 @@
-//! The stapler's settings: flags and environment variables (with the
-//! defaults `--help` shows), optionally completed by a TOML file. A value
-//! given on the command line or in the environment wins over the file;
-//! the file wins over the defaults.
+//! The stapler's settings, each declared once, in [`ServeArgs`]: a flag,
+//! its environment variable and its default (which `--help` shows). The
+//! TOML file (`--config`) is a layer between the environment and the
+//! defaults: each of its keys is a flag's name in snake_case (`--no-X` is
+//! `X = false`), and its values are parsed by the flag's own parser, so the
+//! file accepts exactly what the command line does. A value given on the
+//! command line or in the environment wins over the file; the file wins
+//! over the defaults.
 
+use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use clap::error::{ContextKind, ContextValue};
 use clap::parser::ValueSource;
-use clap::{ArgMatches, Args, ValueEnum};
+use clap::{Arg, ArgMatches, Args, Command, FromArgMatches, ValueEnum};
 use serde::Deserialize;
 use testca::layout::{DEFAULT_LAB_DIR, LAB_DIR_ENV};
 
@@ -108,7 +114,8 @@ pub struct ServeArgs {
     #[arg(long, env = "OCSPLAB_STAPLER_STRICT")]
     pub strict: bool,
 
-    /// TOML file with these settings (snake_case keys) and [[certificate]] tables.
+    /// TOML file with these settings (snake_case keys: `refresh_fraction = 0.25`, `stapling =
+    /// false` for --no-stapling) and [[certificate]] tables; flags and environment win over it.
     #[arg(long, value_name = "FILE", env = "OCSPLAB_STAPLER_CONFIG")]
     pub config: Option<PathBuf>,
 
@@ -179,59 +186,16 @@ pub struct CertConfig {
     pub staple_file: Option<PathBuf>,
 }
 
-/// The TOML file: every server option, plus certificates.
+/// The flags that have no key in the file: certificates come in
+/// `[[certificate]]` tables, and a file does not name another.
+const NOT_IN_FILE: [&str; 3] = ["certs", "keys", "config"];
+
+/// The `[[certificate]]` tables of the file.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FileConfig {
-    listen: Option<SocketAddr>,
-    admin_listen: Option<SocketAddr>,
-    dir: Option<PathBuf>,
-    issuer: Option<PathBuf>,
-    responder: Option<String>,
-    fetch_issuer: Option<bool>,
-    stapling: Option<bool>,
-    verify: Option<bool>,
-    staple_file: Option<PathBuf>,
-    cache_dir: Option<PathBuf>,
-    revoked: Option<RevokedPolicy>,
-    require_staple: Option<bool>,
-    #[serde(default, with = "humantime_serde_opt")]
-    require_staple_timeout: Option<Duration>,
-    strict: Option<bool>,
-    refresh_fraction: Option<f64>,
-    #[serde(default, with = "humantime_serde_opt")]
-    min_refresh: Option<Duration>,
-    #[serde(default, with = "humantime_serde_opt")]
-    max_refresh: Option<Duration>,
-    #[serde(default, with = "humantime_serde_opt")]
-    fetch_timeout: Option<Duration>,
-    #[serde(default, with = "humantime_serde_opt")]
-    backoff_min: Option<Duration>,
-    #[serde(default, with = "humantime_serde_opt")]
-    backoff_max: Option<Duration>,
-    #[serde(default, with = "humantime_serde_opt")]
-    clock_skew: Option<Duration>,
-    nonce: Option<bool>,
-    #[serde(default, with = "humantime_serde_opt")]
-    read_timeout: Option<Duration>,
-    #[serde(default, with = "humantime_serde_opt")]
-    idle_timeout: Option<Duration>,
-    max_connections: Option<u32>,
+struct FileCertificates {
     #[serde(default)]
     certificate: Vec<CertConfig>,
-}
-
-/// Durations in the file are written like on the command line ("30s", "5m").
-mod humantime_serde_opt {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer};
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        let text: Option<String> = Option::deserialize(d)?;
-        text.map(|t| humantime::parse_duration(&t).map_err(serde::de::Error::custom))
-            .transpose()
-    }
 }
 
 /// Settings after flags, environment and file are merged.
@@ -280,71 +244,22 @@ pub enum ConfigError {
 }
 
 impl ServeArgs {
-    /// Merges the TOML file named by `--config` (if any) under the values
-    /// given on the command line or in the environment.
-    pub fn resolve(mut self, matches: &ArgMatches) -> Result<Settings, ConfigError> {
-        let mut file_certs = Vec::new();
-        if let Some(path) = self.config.clone() {
-            let file = read_file(&path)?;
-            let unset = |id: &str| {
-                matches!(
-                    matches.value_source(id),
-                    None | Some(ValueSource::DefaultValue)
-                )
-            };
-            macro_rules! take {
-                ($field:ident) => {
-                    if let Some(v) = file.$field
-                        && unset(stringify!($field))
-                    {
-                        self.$field = v;
-                    }
-                };
-                ($field:ident, some) => {
-                    if file.$field.is_some() && unset(stringify!($field)) {
-                        self.$field = file.$field;
-                    }
-                };
-            }
-            take!(listen);
-            take!(admin_listen, some);
-            take!(dir);
-            take!(issuer, some);
-            take!(responder, some);
-            take!(staple_file, some);
-            take!(cache_dir, some);
-            take!(revoked);
-            take!(require_staple);
-            take!(require_staple_timeout);
-            take!(strict);
-            take!(refresh_fraction);
-            take!(min_refresh);
-            take!(max_refresh);
-            take!(fetch_timeout);
-            take!(backoff_min);
-            take!(backoff_max);
-            take!(clock_skew);
-            take!(nonce);
-            take!(read_timeout);
-            take!(idle_timeout);
-            take!(max_connections, some);
-            if let Some(on) = file.stapling
-                && unset("no_stapling")
-            {
-                self.no_stapling = !on;
-            }
-            if let Some(on) = file.verify
-                && unset("no_verify")
-            {
-                self.no_verify = !on;
-            }
-            if let Some(on) = file.fetch_issuer
-                && unset("no_fetch_issuer")
-            {
-                self.no_fetch_issuer = !on;
-            }
-            file_certs = file.certificate;
-        }
+    /// The settings: these options (parsed from `args`, the command line
+    /// without the program name, into `matches`) over the TOML file named by
+    /// `--config`, if any.
+    pub fn resolve(
+        self,
+        matches: &ArgMatches,
+        args: impl IntoIterator<Item = OsString>,
+    ) -> Result<Settings, ConfigError> {
+        let (options, file_certs) = match self.config.clone() {
+            Some(path) => over_file(&path, matches, args)?,
+            None => (self, Vec::new()),
+        };
+        options.into_settings(file_certs)
+    }
+
+    fn into_settings(self, file_certs: Vec<CertConfig>) -> Result<Settings, ConfigError> {
         self.check()?;
         let mut certificates: Vec<CertConfig> = self
             .certs
@@ -416,13 +331,304 @@ impl ServeArgs {
     }
 }
 
-fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+/// The options parsed again with the file's values as arguments before
+/// `args`, for the settings that neither the command line nor the
+/// environment gave (as `matches` says); and the file's certificates.
+fn over_file(
+    path: &Path,
+    matches: &ArgMatches,
+    args: impl IntoIterator<Item = OsString>,
+) -> Result<(ServeArgs, Vec<CertConfig>), ConfigError> {
+    let file_error = |reason: String| ConfigError::File {
         path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
-    toml::from_str(&text).map_err(|e| ConfigError::File {
-        path: path.to_path_buf(),
-        reason: e.message().to_string(),
-    })
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| file_error(e.to_string()))?;
+    let mut table: toml::Table =
+        toml::from_str(&text).map_err(|e| file_error(e.message().to_string()))?;
+    let certificates = match table.remove("certificate") {
+        Some(value) => {
+            toml::Table::from_iter([("certificate".to_string(), value)])
+                .try_into::<FileCertificates>()
+                .map_err(|e| file_error(e.message().to_string()))?
+                .certificate
+        }
+        None => Vec::new(),
+    };
+    let command = ServeArgs::augment_args(Command::new("stapler").no_binary_name(true));
+    let given = |id: &str| {
+        matches!(
+            matches.value_source(id),
+            Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+        )
+    };
+    let mut file_args = Vec::new();
+    for (key, value) in &table {
+        let (arg, inverted) = arg_of_key(&command, key).ok_or_else(|| {
+            file_error(match key.strip_prefix("no_") {
+                Some(positive) if arg_of_key(&command, positive).is_some() => {
+                    format!("unknown setting `{key}`: write `{positive} = false`")
+                }
+                _ => format!(
+                    "unknown setting `{key}` (the settings are the flags of `stapler --help`, in snake_case)"
+                ),
+            })
+        })?;
+        if !given(arg.get_id().as_str()) {
+            file_args.extend(
+                as_argument(arg, inverted, key, value).map_err(|e| file_error(e.to_string()))?,
+            );
+        }
+    }
+    let matches = command
+        .try_get_matches_from(file_args.into_iter().chain(args))
+        .map_err(|e| file_error(clap_reason(&e)))?;
+    let options = ServeArgs::from_arg_matches(&matches).map_err(|e| file_error(clap_reason(&e)))?;
+    Ok((options, certificates))
+}
+
+/// The flag a key of the file sets, and whether the key says the opposite
+/// of the flag (`stapling = false` is `--no-stapling`).
+fn arg_of_key<'a>(command: &'a Command, key: &str) -> Option<(&'a Arg, bool)> {
+    let find = |id: &str| {
+        command
+            .get_arguments()
+            .find(|a| a.get_id() == id && a.get_long().is_some() && !NOT_IN_FILE.contains(&id))
+    };
+    if key.starts_with("no_") {
+        // The file says `X = false`, never `no_X = true`.
+        return None;
+    }
+    find(key)
+        .map(|arg| (arg, false))
+        .or_else(|| find(&format!("no_{key}")).map(|arg| (arg, true)))
+}
+
+/// The command-line argument that says what `key = value` says.
+fn as_argument(
+    arg: &Arg,
+    inverted: bool,
+    key: &str,
+    value: &toml::Value,
+) -> Result<Option<OsString>, ValueTypeError> {
+    let long = arg.get_long().unwrap_or(key);
+    if !arg.get_action().takes_values() {
+        let on = value.as_bool().ok_or_else(|| ValueTypeError::NotBoolean {
+            key: key.to_string(),
+            value: value.clone(),
+        })?;
+        return Ok((on != inverted).then(|| format!("--{long}").into()));
+    }
+    let text = match value {
+        toml::Value::String(text) => text.clone(),
+        toml::Value::Integer(n) => n.to_string(),
+        toml::Value::Float(x) => x.to_string(),
+        other => {
+            return Err(ValueTypeError::NotScalar {
+                key: key.to_string(),
+                value: other.clone(),
+            });
+        }
+    };
+    // One argument, `--flag=value`: a value may begin with a dash.
+    Ok(Some(format!("--{long}={text}").into()))
+}
+
+/// A value of the file that cannot be a flag's.
+#[derive(Debug, thiserror::Error)]
+enum ValueTypeError {
+    #[error("`{key}` must be true or false, not {value}")]
+    NotBoolean { key: String, value: toml::Value },
+    #[error("`{key}` must be a string or a number, not {value}")]
+    NotScalar { key: String, value: toml::Value },
+}
+
+/// What clap found wrong with a value from the file, on one line, with the
+/// file's name for the setting.
+fn clap_reason(e: &clap::Error) -> String {
+    let context = |kind| match e.get(kind) {
+        Some(ContextValue::String(text)) => Some(text.clone()),
+        _ => None,
+    };
+    let key = context(ContextKind::InvalidArg).map(|flag| {
+        flag.trim_start_matches("--")
+            .split([' ', '='])
+            .next()
+            .unwrap_or_default()
+            .replace('-', "_")
+    });
+    let cause = match (std::error::Error::source(e), e.get(ContextKind::ValidValue)) {
+        (Some(cause), _) => cause.to_string(),
+        (None, Some(ContextValue::Strings(valid))) => format!("expected {}", valid.join(" or ")),
+        (None, _) => e.kind().to_string(),
+    };
+    match (key, context(ContextKind::InvalidValue)) {
+        (Some(key), Some(value)) => format!("`{key}`: invalid value {value:?}: {cause}"),
+        (Some(key), None) => format!("`{key}`: {cause}"),
+        _ => cause,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Parses `args` as the server's command line (the environment's
+    /// OCSPLAB_STAPLER_* variables, if any, apply as in production).
+    fn resolve(args: &[&str]) -> Result<Settings, ConfigError> {
+        let command = ServeArgs::augment_args(Command::new("stapler").no_binary_name(true));
+        let matches = command.try_get_matches_from(args).unwrap();
+        let options = ServeArgs::from_arg_matches(&matches).unwrap();
+        options.resolve(&matches, args.iter().map(OsString::from))
+    }
+
+    fn with_file(text: &str, args: &[&str]) -> Result<Settings, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stapler.toml");
+        std::fs::write(&path, text).unwrap();
+        let path = path.display().to_string();
+        let mut all = vec!["--config", path.as_str()];
+        all.extend(args);
+        resolve(&all)
+    }
+
+    #[test]
+    fn the_file_keys_are_the_flags_in_snake_case() {
+        // The keys the file has always taken (README, tests), and no others.
+        let mut keys = vec![
+            "listen",
+            "admin_listen",
+            "dir",
+            "issuer",
+            "responder",
+            "fetch_issuer",
+            "stapling",
+            "verify",
+            "staple_file",
+            "cache_dir",
+            "revoked",
+            "require_staple",
+            "require_staple_timeout",
+            "strict",
+            "refresh_fraction",
+            "min_refresh",
+            "max_refresh",
+            "fetch_timeout",
+            "backoff_min",
+            "backoff_max",
+            "clock_skew",
+            "nonce",
+            "read_timeout",
+            "idle_timeout",
+            "max_connections",
+        ];
+        let command = ServeArgs::augment_args(Command::new("stapler"));
+        let mut found: Vec<String> = command
+            .get_arguments()
+            .map(|a| a.get_id().as_str())
+            .filter(|id| !NOT_IN_FILE.contains(id))
+            .map(|id| id.strip_prefix("no_").unwrap_or(id).to_string())
+            .collect();
+        found.sort();
+        keys.sort_unstable();
+        assert_eq!(found, keys);
+        for key in keys {
+            assert!(arg_of_key(&command, key).is_some(), "{key}");
+        }
+        for not_a_key in ["certs", "keys", "config", "no_stapling", "cert", "help"] {
+            assert!(arg_of_key(&command, not_a_key).is_none(), "{not_a_key}");
+        }
+    }
+
+    #[test]
+    fn without_a_file_the_defaults_are_the_ones_help_shows() {
+        let settings = resolve(&[]).unwrap();
+        let o = &settings.options;
+        assert_eq!(o.refresh_fraction, 0.5);
+        assert_eq!(o.min_refresh, Duration::from_secs(5));
+        assert_eq!(o.max_refresh, Duration::from_secs(3600));
+        assert_eq!(o.backoff_min, Duration::from_secs(1));
+        assert_eq!(o.backoff_max, Duration::from_secs(300));
+        assert_eq!(o.revoked, RevokedPolicy::Staple);
+        assert!(settings.stapling() && settings.verify());
+        // One certificate: the lab's default leaf.
+        assert_eq!(settings.certificates.len(), 1);
+        assert!(
+            settings.certificates[0]
+                .cert
+                .ends_with("certs/localhost/fullchain.pem")
+        );
+    }
+
+    #[test]
+    fn the_file_fills_what_the_command_line_leaves() {
+        let settings = with_file(
+            "refresh_fraction = 0.25\nmin_refresh = \"2s\"\nstapling = false\nverify = true\n\
+             nonce = true\nrevoked = \"drop\"\nlisten = \"127.0.0.1:9443\"\nmax_connections = 7\n",
+            &["--min-refresh", "3s"],
+        )
+        .unwrap();
+        let o = &settings.options;
+        assert_eq!(o.refresh_fraction, 0.25, "from the file");
+        assert_eq!(o.min_refresh, Duration::from_secs(3), "the flag wins");
+        assert!(o.no_stapling, "stapling = false is --no-stapling");
+        assert!(!o.no_verify, "verify = true is no flag");
+        assert!(o.nonce);
+        assert_eq!(o.revoked, RevokedPolicy::Drop);
+        assert_eq!(o.listen, "127.0.0.1:9443".parse().unwrap());
+        assert_eq!(o.max_connections, Some(7));
+        // What neither says keeps its default.
+        assert_eq!(o.max_refresh, Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn file_values_are_checked_like_flags_and_name_the_file_and_key() {
+        let error = |text: &str| with_file(text, &[]).unwrap_err().to_string();
+        let e = error("min_refresh = \"soon\"\n");
+        assert!(
+            e.contains("stapler.toml") && e.contains("`min_refresh`"),
+            "{e}"
+        );
+        let e = error("max_connections = 0\n");
+        assert!(e.contains("`max_connections`"), "{e}");
+        let e = error("revoked = \"maybe\"\n");
+        assert!(e.contains("staple or drop"), "{e}");
+        let e = error("stapling = \"no\"\n");
+        assert!(e.contains("true or false"), "{e}");
+        let e = error("listen = true\n");
+        assert!(e.contains("`listen`"), "{e}");
+        let e = error("refresh_fractoin = 0.5\n");
+        assert!(e.contains("refresh_fractoin"), "{e}");
+        let e = error("no_verify = true\n");
+        assert!(e.contains("verify = false"), "{e}");
+        // Range checks apply to the file's values too.
+        let e = error("refresh_fraction = 1.5\n");
+        assert!(e.contains("--refresh-fraction 1.5"), "{e}");
+        let e = error("[[certificate]]\ncert = \"a.pem\"\n");
+        assert!(e.contains("key"), "{e}");
+    }
+
+    #[test]
+    fn file_certificates_inherit_the_global_issuer_and_responder() {
+        let settings = with_file(
+            "responder = \"http://ocsp.test/\"\n\
+             [[certificate]]\ncert = \"a.pem\"\nkey = \"a.key\"\n\
+             [[certificate]]\ncert = \"b.pem\"\nkey = \"b.key\"\nresponder = \"http://other.test/\"\n",
+            &["--cert", "c.pem", "--key", "c.key"],
+        )
+        .unwrap();
+        let names: Vec<_> = settings
+            .certificates
+            .iter()
+            .map(|c| (c.cert.display().to_string(), c.responder.clone().unwrap()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("c.pem".to_string(), "http://ocsp.test/".to_string()),
+                ("a.pem".to_string(), "http://ocsp.test/".to_string()),
+                ("b.pem".to_string(), "http://other.test/".to_string()),
+            ]
+        );
+    }
 }

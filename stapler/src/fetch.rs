@@ -14,7 +14,7 @@ use x509_ocsp::ext::Nonce;
 const MAX_BODY: usize = 1 << 20;
 
 /// Why a fetch produced no response to verify.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum FetchError {
     /// The request could not be built.
     #[error("cannot build the OCSP request: {0}")]
@@ -120,21 +120,33 @@ where
     if !status.is_success() {
         return Err(http(format!("HTTP {status}")));
     }
-    read_body(response).await.map_err(http)
+    read_body(response).await.map_err(|e| http(e.to_string()))
 }
 
-async fn read_body(response: reqwest::Response) -> Result<Vec<u8>, String> {
+async fn read_body(response: reqwest::Response) -> Result<Vec<u8>, BodyError> {
     if response
         .content_length()
         .is_some_and(|len| len > MAX_BODY as u64)
     {
-        return Err("response body too large".into());
+        return Err(BodyError::TooLarge);
     }
-    let body = response.bytes().await.map_err(|e| describe(&e))?;
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| BodyError::Read(describe(&e)))?;
     if body.len() > MAX_BODY {
-        return Err("response body too large".into());
+        return Err(BodyError::TooLarge);
     }
     Ok(body.to_vec())
+}
+
+/// Why a body was not read.
+#[derive(Debug, thiserror::Error)]
+enum BodyError {
+    #[error("response body too large")]
+    TooLarge,
+    #[error("{0}")]
+    Read(String),
 }
 
 /// reqwest's errors, said plainly.

@@ -41,7 +41,7 @@ fn main() -> ExitCode {
         // Colour for people at a terminal; plain text in log files and pipes.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let settings = match cli.serve.resolve(&matches) {
+    let settings = match cli.serve.resolve(&matches, std::env::args_os().skip(1)) {
         Ok(settings) => settings,
         Err(e) => {
             eprintln!("stapler: {e}");
@@ -61,7 +61,8 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("stapler: {e:#}");
+            // The cause chain on one line: "cannot listen on …: Address already in use".
+            eprintln!("stapler: {:#}", anyhow::Error::new(e));
             ExitCode::FAILURE
         }
     }

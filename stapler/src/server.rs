@@ -2,10 +2,10 @@
 //! the first connection is accepted, then HTTPS until shutdown.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
 use responder::accept::{Component, Handshake, Limits, TrackedIo, connection_cap};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -14,30 +14,87 @@ use tracing::{error, info};
 
 use crate::config::Settings;
 use crate::metrics::Metrics;
+use crate::setup::SetupError;
 use crate::staple::Slot;
 use crate::web::{App, router};
 
 /// Largest request body: the stapler's only POST (`/admin/refresh`) takes none.
 const MAX_BODY: usize = 16 * 1024;
 
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// A listening address is taken or not ours.
+    #[error("cannot listen on {addr}; is another process using the port? Pass {flag}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// The flag that sets it.
+        flag: &'static str,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A bound socket cannot say its address.
+    #[error("{what}")]
+    Socket {
+        /// Which socket.
+        what: &'static str,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A certificate cannot be served.
+    #[error(transparent)]
+    Setup(#[from] SetupError),
+    /// `--strict` and a certificate cannot be stapled.
+    #[error("--strict: {0}")]
+    Strict(String),
+    /// `--require-staple` and a certificate can never be stapled.
+    #[error("--require-staple: {name} can never be stapled: {reason}")]
+    NeverStapled {
+        /// The certificate.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// `--require-staple` and no valid response came in time.
+    #[error("--require-staple: no valid OCSP response for {name} within {within}: {why}")]
+    NoStapleInTime {
+        /// The certificate.
+        name: String,
+        /// The timeout, for people.
+        within: String,
+        /// The last error.
+        why: String,
+    },
+    /// The TLS configuration.
+    #[error(transparent)]
+    Tls(#[from] rustls::Error),
+}
+
+async fn bind(addr: SocketAddr, flag: &'static str) -> Result<TcpListener, ServeError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Listen { addr, flag, source })
+}
+
+fn local_addr(listener: &TcpListener, what: &'static str) -> Result<SocketAddr, ServeError> {
+    listener
+        .local_addr()
+        .map_err(|source| ServeError::Socket { what, source })
+}
+
 /// Runs the stapler until `shutdown` completes.
-pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+pub async fn serve(
+    settings: Settings,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServeError> {
     let settings = Arc::new(settings);
     let options = &settings.options;
     // Bind first: a port already taken is reported before anything else happens.
-    let listener = TcpListener::bind(options.listen).await.with_context(|| {
-        format!(
-            "cannot listen on {}; is another process using the port? Pass --listen",
-            options.listen
-        )
-    })?;
-    let local = listener.local_addr().context("listening socket")?;
+    let listener = bind(options.listen, "--listen").await?;
+    let local = local_addr(&listener, "listening socket")?;
     let admin = match options.admin_listen {
-        Some(addr) => Some(TcpListener::bind(addr).await.with_context(|| {
-            format!(
-                "cannot listen on {addr}; is another process using the port? Pass --admin-listen"
-            )
-        })?),
+        Some(addr) => Some(bind(addr, "--admin-listen").await?),
         None => None,
     };
 
@@ -55,7 +112,7 @@ pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()>) -> an
     if options.strict
         && let Some(first) = problems.first()
     {
-        bail!("--strict: {first}");
+        return Err(ServeError::Strict(first.clone()));
     }
 
     // Staple before serving: the first handshake already carries a staple when the responder is up.
@@ -84,7 +141,7 @@ pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()>) -> an
     if let Some(admin) = admin {
         info!(
             "admin listener on http://{}/",
-            admin.local_addr().context("admin socket")?
+            local_addr(&admin, "admin socket")?
         );
         tokio::spawn(crate::web::serve_admin(admin, app.clone(), stop_rx.clone()));
     }
@@ -142,13 +199,15 @@ impl Handshake for Tls {
 }
 
 /// `--require-staple`: every certificate must hold a valid staple before connections are accepted.
-async fn wait_for_staples(slots: &[Arc<Slot>], timeout: Duration) -> anyhow::Result<()> {
-    if let Some(slot) = slots.iter().find(|s| s.disabled.is_some()) {
-        bail!(
-            "--require-staple: {} can never be stapled: {}",
-            slot.name,
-            slot.disabled.as_deref().unwrap_or("")
-        );
+async fn wait_for_staples(slots: &[Arc<Slot>], timeout: Duration) -> Result<(), ServeError> {
+    if let Some((slot, reason)) = slots
+        .iter()
+        .find_map(|s| s.off_reason().map(|reason| (s, reason)))
+    {
+        return Err(ServeError::NeverStapled {
+            name: slot.name.clone(),
+            reason,
+        });
     }
     let deadline = Instant::now() + timeout;
     loop {
@@ -161,11 +220,11 @@ async fn wait_for_staples(slots: &[Arc<Slot>], timeout: Duration) -> anyhow::Res
                 .status()
                 .last_error
                 .unwrap_or_else(|| "no response yet".into());
-            bail!(
-                "--require-staple: no valid OCSP response for {} within {}: {why}",
-                first.name,
-                humantime::format_duration(timeout)
-            );
+            return Err(ServeError::NoStapleInTime {
+                name: first.name.clone(),
+                within: humantime::format_duration(timeout).to_string(),
+                why,
+            });
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -18,14 +18,6 @@ pub struct Resolver {
     slots: Vec<Arc<Slot>>,
 }
 
-impl std::fmt::Debug for Slot {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Slot")
-            .field("name", &self.name)
-            .finish_non_exhaustive()
-    }
-}
-
 impl Resolver {
     /// A resolver over the served certificates (at least one).
     pub fn new(slots: Vec<Arc<Slot>>) -> Self {

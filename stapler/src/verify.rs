@@ -4,7 +4,6 @@
 //! leaves out (exactly one answer, nextUpdate present and in the future,
 //! nonce). Fields are read with `x509-ocsp`, a second, independent parser.
 
-use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use der::Decode;
@@ -30,56 +29,116 @@ pub enum CertState {
     },
 }
 
-/// A response that passed every check.
+/// A response that passed verification: the only thing the server staples.
+///
+/// Its fields are private and it is built only in this module, by [`verify`]
+/// (every check, the signature included unless the operator turned it off)
+/// or by [`unverified`] (a static file served with `--no-verify`, which the
+/// operator asked for): an unchecked response can never reach a handshake.
 #[derive(Clone, Debug)]
-pub struct Verified {
-    /// The exact bytes the responder signed (what gets stapled).
-    pub der: Vec<u8>,
-    /// The certificate's status.
-    pub state: CertState,
-    /// thisUpdate.
-    pub this_update: SystemTime,
-    /// nextUpdate.
-    pub next_update: SystemTime,
-    /// producedAt.
-    pub produced_at: SystemTime,
-    /// Who signed it, for people.
-    pub signer: String,
+pub struct VerifiedStaple {
+    der: Vec<u8>,
+    state: CertState,
+    this_update: SystemTime,
+    next_update: SystemTime,
+    produced_at: SystemTime,
+    signer: String,
 }
 
-impl Verified {
-    /// Whether it is still usable at `now` (before nextUpdate).
+impl VerifiedStaple {
+    /// Whether it is still usable at `now` (before nextUpdate): the one
+    /// place an expiry is decided.
     pub fn is_current(&self, now: SystemTime) -> bool {
         now < self.next_update
+    }
+
+    /// The exact bytes the responder signed (what gets stapled).
+    pub fn der(&self) -> &[u8] {
+        &self.der
+    }
+
+    /// The certificate's status.
+    pub fn state(&self) -> &CertState {
+        &self.state
+    }
+
+    /// thisUpdate.
+    pub fn this_update(&self) -> SystemTime {
+        self.this_update
+    }
+
+    /// nextUpdate: the staple must not be sent from then on.
+    pub fn next_update(&self) -> SystemTime {
+        self.next_update
+    }
+
+    /// producedAt.
+    pub fn produced_at(&self) -> SystemTime {
+        self.produced_at
+    }
+
+    /// Who signed it, for people.
+    pub fn signer(&self) -> &str {
+        &self.signer
+    }
+
+    /// A staple for the unit tests of the modules that hold one, which
+    /// cannot sign OCSP responses.
+    #[cfg(test)]
+    pub(crate) fn for_tests(
+        state: CertState,
+        this_update: SystemTime,
+        next_update: SystemTime,
+    ) -> Self {
+        VerifiedStaple {
+            der: b"test staple".to_vec(),
+            state,
+            this_update,
+            next_update,
+            produced_at: this_update,
+            signer: "test".into(),
+        }
     }
 }
 
 /// Why a response must not be stapled (or a staple is not to be trusted).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Problem {
     /// Not a DER OCSP response at all.
+    #[error("the response is not a DER-encoded OCSP response")]
     NotDer,
     /// An error status instead of a response (tryLater, internalError…).
+    #[error("the responder answered {0} instead of a status")]
     Unsuccessful(&'static str),
     /// Not a basic OCSP response.
+    #[error("the response is not a basic OCSP response")]
     NotBasic,
     /// Signature, signer certificate or signer authority did not verify.
+    #[error("signature verification failed: {0}")]
     Signature(String),
     /// No answer for this certificate (CertID mismatch).
+    #[error("the response does not answer for this certificate (CertID mismatch)")]
     WrongCertificate,
     /// Answers for other certificates too.
+    #[error("the response answers for {0} certificates, not exactly this one")]
     ExtraResponses(usize),
     /// The responder does not know the certificate.
+    #[error("the responder says the certificate is unknown")]
     Unknown,
     /// No nextUpdate: nothing says how long the response is good for.
+    #[error("the response has no nextUpdate")]
     NoNextUpdate,
     /// thisUpdate is in the future beyond the clock-skew margin.
+    #[error("the response's thisUpdate is in the future")]
     NotYetValid,
     /// nextUpdate has passed.
+    #[error("the response has expired (nextUpdate has passed)")]
     Expired,
     /// A nonce was sent and the response does not echo it.
+    #[error("the response does not echo the request's nonce")]
     NonceMismatch,
     /// The issuer of the certificate is unknown, so nothing can be verified.
+    #[error("the certificate's issuer is in neither the chain nor the trusted certificates")]
     NoIssuer,
 }
 
@@ -131,34 +190,6 @@ impl Problem {
     }
 }
 
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Problem::NotDer => f.write_str("the response is not a DER-encoded OCSP response"),
-            Problem::Unsuccessful(status) => {
-                write!(f, "the responder answered {status} instead of a status")
-            }
-            Problem::NotBasic => f.write_str("the response is not a basic OCSP response"),
-            Problem::Signature(why) => write!(f, "signature verification failed: {why}"),
-            Problem::WrongCertificate => {
-                f.write_str("the response does not answer for this certificate (CertID mismatch)")
-            }
-            Problem::ExtraResponses(n) => write!(
-                f,
-                "the response answers for {n} certificates, not exactly this one"
-            ),
-            Problem::Unknown => f.write_str("the responder says the certificate is unknown"),
-            Problem::NoNextUpdate => f.write_str("the response has no nextUpdate"),
-            Problem::NotYetValid => f.write_str("the response's thisUpdate is in the future"),
-            Problem::Expired => f.write_str("the response has expired (nextUpdate has passed)"),
-            Problem::NonceMismatch => f.write_str("the response does not echo the request's nonce"),
-            Problem::NoIssuer => f.write_str(
-                "the certificate's issuer is in neither the chain nor the trusted certificates",
-            ),
-        }
-    }
-}
-
 /// What a response is checked against.
 pub struct Expectation<'a> {
     /// The certificate the response must be about.
@@ -182,7 +213,7 @@ pub fn verify(
     der: &[u8],
     expected: &Expectation<'_>,
     now: SystemTime,
-) -> Result<Verified, Problem> {
+) -> Result<VerifiedStaple, Problem> {
     let response = OcspResponse::from_der(der).map_err(|_| Problem::NotDer)?;
     let status = response.status();
     if status != OcspResponseStatus::SUCCESSFUL {
@@ -280,13 +311,48 @@ pub fn verify(
         Some(cert) => format!("delegated signer {}", cert.tbs_certificate.subject),
         None => format!("the issuer {}", name_text(expected.issuer)),
     };
-    Ok(Verified {
+    Ok(VerifiedStaple {
         der: der.to_vec(),
         state,
         this_update,
         next_update,
         produced_at: data.produced_at.0.to_system_time(),
         signer,
+    })
+}
+
+/// A static staple file served without verification (`--no-verify`): only
+/// its status and dates are read. Public for the fuzz targets (`fuzz/`).
+pub fn unverified(der: &[u8]) -> Result<VerifiedStaple, Problem> {
+    use der::Decode;
+    let parsed = x509_ocsp::OcspResponse::from_der(der).map_err(|_| Problem::NotDer)?;
+    let bytes = parsed.response_bytes.ok_or(Problem::NotBasic)?;
+    let basic = x509_ocsp::BasicOcspResponse::from_der(bytes.response.as_bytes())
+        .map_err(|_| Problem::NotBasic)?;
+    let single = basic
+        .tbs_response_data
+        .responses
+        .first()
+        .ok_or(Problem::WrongCertificate)?;
+    let next_update = single
+        .next_update
+        .map(|t| t.0.to_system_time())
+        .ok_or(Problem::NoNextUpdate)?;
+    let state = match &single.cert_status {
+        x509_ocsp::CertStatus::Good(_) => CertState::Good,
+        x509_ocsp::CertStatus::Revoked(info) => CertState::Revoked {
+            at: info.revocation_time.0.to_system_time(),
+            reason: None,
+        },
+        x509_ocsp::CertStatus::Unknown(_) => return Err(Problem::Unknown),
+    };
+    Ok(VerifiedStaple {
+        der: der.to_vec(),
+        state,
+        this_update: single.this_update.0.to_system_time(),
+        next_update,
+        produced_at: basic.tbs_response_data.produced_at.0.to_system_time(),
+        signer: "not verified".into(),
     })
 }
 

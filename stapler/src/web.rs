@@ -16,7 +16,8 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 
 use crate::metrics::Metrics;
-use crate::staple::{CertificateStatus, Slot};
+use crate::staple::Slot;
+use crate::status::CertificateStatus;
 
 pub use responder::accept::Peer;
 
@@ -212,7 +213,7 @@ async fn page(State(app): State<Arc<App>>) -> Html<String> {
                     "",
                 );
                 row("signed by", &st.signer, "");
-                row("source", &format!("{:?}", st.source).to_lowercase(), "");
+                row("source", st.source, "");
             }
             None => {
                 let text = match (&s.disabled_reason, s.must_staple) {
