@@ -6,13 +6,15 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use labcore::CaName;
+use labcore::files::read_text;
+use labcore::layout::Layout;
 use rcgen::KeyPair;
+use testca::Serial;
 use testca::cert_id::{HashAlg, IssuerKeyMaterial};
 use testca::faults::{Fault, FaultMode};
 use testca::key_alg::load_key_pem;
-use testca::layout::{Layout, read_text};
 use testca::store::{IssuerId, RevocationStatus, Store};
-use testca::{CaName, Serial};
 use time::OffsetDateTime;
 
 use crate::config::{Config, SignWith};

@@ -190,7 +190,7 @@ fn run(args: &CheckArgs, out: &mut String) -> Result<Verdict, String> {
     let must_staple = args.must_staple
         || leaf
             .to_der()
-            .is_ok_and(|der| crate::chain::has_must_staple(&der));
+            .is_ok_and(|der| labcore::tls_feature::has_must_staple(&der));
     if must_staple {
         let _ = writeln!(
             out,

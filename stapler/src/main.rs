@@ -55,7 +55,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(stapler::serve(settings, responder::shutdown_signal()));
+    let result = runtime.block_on(stapler::serve(settings, labcore::accept::shutdown_signal()));
     // Stop the background refreshes first, so that the error below is the last line printed.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     match result {

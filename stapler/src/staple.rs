@@ -525,7 +525,7 @@ impl Slot {
     /// failure is logged, the staple is still served).
     fn persist(&self, der: &[u8]) {
         let path = self.cache_path();
-        if let Err(e) = testca::layout::write_atomic(&path, der, testca::layout::Secrecy::Public) {
+        if let Err(e) = labcore::files::write_atomic(&path, der, labcore::files::Secrecy::Public) {
             warn!(certificate = %self.name, error = %e, "cannot persist the staple");
         }
     }

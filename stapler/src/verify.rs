@@ -8,6 +8,7 @@ use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use der::Decode;
+use labcore::RevocationReason;
 use openssl::hash::MessageDigest;
 use openssl::ocsp::{OcspCertId, OcspCertStatus, OcspFlag, OcspResponse, OcspResponseStatus};
 use openssl::stack::Stack;
@@ -270,7 +271,9 @@ pub fn verify(
         (CertStatus::Good(_), OcspCertStatus::GOOD) => CertState::Good,
         (CertStatus::Revoked(info), OcspCertStatus::REVOKED) => CertState::Revoked {
             at: info.revocation_time.0.to_system_time(),
-            reason: info.revocation_reason.map(reason_name),
+            reason: info
+                .revocation_reason
+                .map(|r| RevocationReason::from(r).name().to_string()),
         },
         (CertStatus::Unknown(_), _) | (_, OcspCertStatus::UNKNOWN) => return Err(Problem::Unknown),
         // The two parsers disagree: trust neither.
@@ -325,23 +328,6 @@ pub fn status_name(status: OcspResponseStatus) -> &'static str {
         OcspResponseStatus::UNAUTHORIZED => "unauthorized",
         _ => "an unknown status",
     }
-}
-
-fn reason_name(reason: x509_cert::ext::pkix::CrlReason) -> String {
-    use x509_cert::ext::pkix::CrlReason as R;
-    match reason {
-        R::Unspecified => "unspecified",
-        R::KeyCompromise => "keyCompromise",
-        R::CaCompromise => "cACompromise",
-        R::AffiliationChanged => "affiliationChanged",
-        R::Superseded => "superseded",
-        R::CessationOfOperation => "cessationOfOperation",
-        R::CertificateHold => "certificateHold",
-        R::RemoveFromCRL => "removeFromCRL",
-        R::PrivilegeWithdrawn => "privilegeWithdrawn",
-        R::AaCompromise => "aACompromise",
-    }
-    .to_string()
 }
 
 /// A certificate's subject as one line, `CN=…, O=…`.

@@ -20,8 +20,8 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::error::{Error, Result};
-use crate::reason::RevocationReason;
 use crate::store::{CertRecord, IssuerId, RevocationStatus, Store};
+use labcore::RevocationReason;
 
 /// Certificates read from the database at a time.
 const PAGE: u32 = 10_000;

@@ -21,8 +21,8 @@ use time::OffsetDateTime;
 use crate::cert_id::{HashAlg, IssuerHashes};
 use crate::error::{Error, Result};
 use crate::faults::{Fault, FaultMode, FaultTarget};
-use crate::reason::RevocationReason;
 use crate::serial::Serial;
+use labcore::RevocationReason;
 
 /// How long a writer waits for another writer's lock before giving up.
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
@@ -292,7 +292,7 @@ impl Store {
     fn restrict_files(&self) {
         #[cfg(unix)]
         for file in self.files() {
-            if let Err(e) = crate::layout::restrict(&file, 0o600) {
+            if let Err(e) = labcore::files::restrict(&file, 0o600) {
                 tracing::warn!("{e}");
             }
         }

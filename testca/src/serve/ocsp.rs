@@ -11,7 +11,7 @@ use openssl::x509::X509;
 use serde_json::{Value, json};
 use x509_ocsp::{BasicOcspResponse, CertStatus, OcspResponse, OcspResponseStatus, ResponderId};
 
-use crate::reason::RevocationReason;
+use labcore::RevocationReason;
 
 /// The OCSP URL of a certificate's Authority Information Access, if any.
 pub fn aia_ocsp_url(cert_der: &[u8]) -> Option<String> {
@@ -40,7 +40,7 @@ pub async fn ask(
 ) -> Result<Vec<u8>, String> {
     let response = client
         .post(url)
-        .header("content-type", "application/ocsp-request")
+        .header("content-type", labcore::media::OCSP_REQUEST)
         .body(request)
         .timeout(timeout)
         .send()
@@ -151,7 +151,7 @@ pub fn decode(der: &[u8]) -> Value {
             "revoked",
             Some(
                 info.revocation_reason
-                    .and_then(|r| RevocationReason::from_code(r as i64))
+                    .map(RevocationReason::from)
                     .map_or("unspecified (no reason given)", |r| r.name()),
             ),
             Some(info.revocation_time.0.to_date_time().to_string()),
