@@ -13,8 +13,9 @@ use rcgen::KeyPair;
 use testca::Serial;
 use testca::cert_id::{HashAlg, IssuerKeyMaterial};
 use testca::faults::{Fault, FaultMode};
+use testca::ids::IssuerId;
 use testca::key_alg::load_key_pem;
-use testca::store::{IssuerId, RevocationStatus, Store};
+use testca::store::{RevocationStatus, Store};
 use time::OffsetDateTime;
 
 use crate::config::{Config, SignWith};

@@ -22,10 +22,11 @@ use time::OffsetDateTime;
 use crate::authority::{self, CaKey, LeafSpec, Validity};
 use crate::config::LabConfig;
 use crate::error::{Error, Result};
+use crate::ids::IssuerId;
 use crate::key_alg::{KeyAlg, load_key_pem};
 use crate::lab::Lab;
 use crate::serial::Serial;
-use crate::store::{BulkCertificate, CertKind, CertSelector, IssuerId, NewCertificate};
+use crate::store::{BulkCertificate, CertKind, CertSelector, NewCertificate};
 
 /// Certificates recorded per transaction.
 pub const CHUNK: u64 = 10_000;

@@ -20,7 +20,8 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::error::{Error, Result};
-use crate::store::{CertRecord, IssuerId, RevocationStatus, Store};
+use crate::ids::IssuerId;
+use crate::store::{CertRecord, RevocationStatus, Store};
 use labcore::RevocationReason;
 
 /// Certificates read from the database at a time.
@@ -309,8 +310,9 @@ pub fn jsonl_line(cert: &CertRecord) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::CertificateId;
     use crate::serial::Serial;
-    use crate::store::{CertKind, CertificateId};
+    use crate::store::CertKind;
     use time::macros::datetime;
 
     fn record(status: RevocationStatus, not_after: OffsetDateTime) -> CertRecord {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use crate::error::{Error, Result};
-use crate::store::CertificateId;
+use crate::ids::CertificateId;
 
 /// Longest delay a fault may ask for; longer would only look like a hang.
 pub const MAX_DELAY: Duration = Duration::from_secs(600);

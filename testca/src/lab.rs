@@ -12,11 +12,10 @@ use crate::cert_id::IssuerKeyMaterial;
 use crate::config::LabConfig;
 use crate::error::{Error, Result};
 use crate::faults::{Fault, FaultMode, FaultTarget};
+use crate::ids::IssuerId;
 use crate::key_alg::{KeyAlg, load_key_pem};
 use crate::recovery::{self, LabLock, Recovery};
-use crate::store::{
-    CertKind, CertRecord, CertSelector, IssuerId, NewCertificate, Store, StoreOptions,
-};
+use crate::store::{CertKind, CertRecord, CertSelector, NewCertificate, Store, StoreOptions};
 use labcore::files::{Secrecy, create_private_dir, read_text, write_atomic};
 use labcore::layout::{DEFAULT_LEAF, Layout};
 use labcore::{CaName, RevocationReason};

@@ -14,6 +14,7 @@ pub mod error;
 pub mod export;
 pub mod extensions;
 pub mod faults;
+pub mod ids;
 pub mod key_alg;
 pub mod lab;
 pub mod recovery;

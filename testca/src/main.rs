@@ -289,7 +289,7 @@ struct ShowArgs {
 async fn export_to_file(
     lab: &Lab,
     format: ExportFormat,
-    issuer: Option<testca::store::IssuerId>,
+    issuer: Option<testca::ids::IssuerId>,
     path: &std::path::Path,
 ) -> Result<testca::export::ExportSummary> {
     use std::io::Write;

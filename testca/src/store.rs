@@ -21,6 +21,7 @@ use time::OffsetDateTime;
 use crate::cert_id::{HashAlg, IssuerHashes};
 use crate::error::{Error, Result};
 use crate::faults::{Fault, FaultMode, FaultTarget};
+use crate::ids::{CertificateId, IssuerId};
 use crate::serial::Serial;
 use labcore::RevocationReason;
 
@@ -44,14 +45,6 @@ impl Default for StoreOptions {
         }
     }
 }
-
-/// Row id of an issuer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct IssuerId(pub i64);
-
-/// Row id of a certificate.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct CertificateId(pub i64);
 
 /// What a certificate is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
