@@ -227,7 +227,7 @@ impl Directory {
         let own = active().find(|f| {
             f.certificate
                 .as_ref()
-                .is_some_and(|t| serials.iter().flatten().any(|s| s.to_hex() == t.serial))
+                .is_some_and(|t| serials.iter().flatten().any(|s| *s == t.serial))
         });
         own.or_else(|| active().find(|f| f.certificate.is_none()))
             .map(|f| (f.mode, f.certificate.as_ref().map(|t| t.name.clone())))

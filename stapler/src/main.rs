@@ -31,7 +31,7 @@ fn main() -> ExitCode {
     if let Some(Command::Check(args)) = &cli.command {
         let report = stapler::check::check(args);
         print!("{}", report.text);
-        return ExitCode::from(report.verdict as u8);
+        return ExitCode::from(report.verdict.exit_code());
     }
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use der::Decode;
 use labcore::RevocationReason;
+use labcore::ocsp::ResponseStatus;
 use openssl::hash::MessageDigest;
 use openssl::ocsp::{OcspCertId, OcspCertStatus, OcspFlag, OcspResponse, OcspResponseStatus};
 use openssl::stack::Stack;
@@ -319,15 +320,8 @@ fn signature_problem(e: openssl::error::ErrorStack) -> Problem {
 
 /// The RFC 6960 name of a response status.
 pub fn status_name(status: OcspResponseStatus) -> &'static str {
-    match status {
-        OcspResponseStatus::SUCCESSFUL => "successful",
-        OcspResponseStatus::MALFORMED_REQUEST => "malformedRequest",
-        OcspResponseStatus::INTERNAL_ERROR => "internalError",
-        OcspResponseStatus::TRY_LATER => "tryLater",
-        OcspResponseStatus::SIG_REQUIRED => "sigRequired",
-        OcspResponseStatus::UNAUTHORIZED => "unauthorized",
-        _ => "an unknown status",
-    }
+    ResponseStatus::from_code(i64::from(status.as_raw()))
+        .map_or("an unknown status", ResponseStatus::name)
 }
 
 /// A certificate's subject as one line, `CN=…, O=…`.

@@ -16,6 +16,7 @@ use std::io::Write;
 use std::path::Path;
 use std::str::FromStr;
 
+use labcore::ocsp::CertStatus;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -287,8 +288,10 @@ fn rfc3339(t: OffsetDateTime) -> String {
 /// The JSON line of a certificate.
 pub fn jsonl_line(cert: &CertRecord) -> String {
     let (status, revoked_at, reason) = match cert.status {
-        RevocationStatus::Good => ("good", None, None),
-        RevocationStatus::Revoked { at, reason } => ("revoked", Some(rfc3339(at)), reason),
+        RevocationStatus::Good => (CertStatus::Good.name(), None, None),
+        RevocationStatus::Revoked { at, reason } => {
+            (CertStatus::Revoked.name(), Some(rfc3339(at)), reason)
+        }
     };
     serde_json::json!({
         "serial": cert.serial.to_hex(),

@@ -397,7 +397,7 @@ impl Lab {
             certificate: target.map(|c| FaultTarget {
                 id: c.id,
                 name: c.name,
-                serial: c.serial.to_hex(),
+                serial: c.serial,
             }),
             expires_at,
         })

@@ -718,13 +718,23 @@ impl Store {
             let mode = mode_text
                 .parse::<FaultMode>()
                 .map_err(|_| self.damaged(format!("unknown fault mode '{mode_text}'")))?;
-            let certificate = row
-                .get::<Option<i64>, _>("certificate_id")
-                .map(|id| FaultTarget {
-                    id: CertificateId(id),
-                    name: row.get::<Option<String>, _>("name").unwrap_or_default(),
-                    serial: row.get::<Option<String>, _>("serial").unwrap_or_default(),
-                });
+            let certificate = match row.get::<Option<i64>, _>("certificate_id") {
+                None => None,
+                Some(id) => {
+                    // The foreign key keeps the certificate: a missing or bad serial is damage.
+                    let serial_hex = row.get::<Option<String>, _>("serial").unwrap_or_default();
+                    let serial = Serial::from_str(&serial_hex).map_err(|_| {
+                        self.damaged(format!(
+                            "fault for certificate {id} with serial '{serial_hex}'"
+                        ))
+                    })?;
+                    Some(FaultTarget {
+                        id: CertificateId(id),
+                        name: row.get::<Option<String>, _>("name").unwrap_or_default(),
+                        serial,
+                    })
+                }
+            };
             let expires_at = match row.get::<Option<i64>, _>("expires_at") {
                 None => None,
                 Some(secs) => Some(

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use x509_ocsp::{BasicOcspResponse, CertStatus, OcspResponse, OcspResponseStatus, ResponderId};
 
 use labcore::RevocationReason;
+use labcore::ocsp::{self, ResponseStatus};
 
 /// The OCSP URL of a certificate's Authority Information Access, if any.
 pub fn aia_ocsp_url(cert_der: &[u8]) -> Option<String> {
@@ -92,14 +93,8 @@ fn unsigned(bytes: &[u8]) -> &[u8] {
 }
 
 fn status_name(status: OcspResponseStatus) -> &'static str {
-    match status {
-        OcspResponseStatus::Successful => "successful",
-        OcspResponseStatus::MalformedRequest => "malformedRequest",
-        OcspResponseStatus::InternalError => "internalError",
-        OcspResponseStatus::TryLater => "tryLater",
-        OcspResponseStatus::SigRequired => "sigRequired",
-        OcspResponseStatus::Unauthorized => "unauthorized",
-    }
+    // x509-ocsp decodes only the codes RFC 6960 defines, which ResponseStatus names.
+    ResponseStatus::from_code(status as i64).map_or("an unknown status", ResponseStatus::name)
 }
 
 /// Decodes an OCSP response into the fields a person checks. Never fails:
@@ -146,9 +141,9 @@ pub fn decode(der: &[u8]) -> Value {
         return out;
     };
     let (status, reason, revoked_at) = match &single.cert_status {
-        CertStatus::Good(_) => ("good", None, None),
+        CertStatus::Good(_) => (ocsp::CertStatus::Good.name(), None, None),
         CertStatus::Revoked(info) => (
-            "revoked",
+            ocsp::CertStatus::Revoked.name(),
             Some(
                 info.revocation_reason
                     .map(RevocationReason::from)
@@ -156,7 +151,7 @@ pub fn decode(der: &[u8]) -> Value {
             ),
             Some(info.revocation_time.0.to_date_time().to_string()),
         ),
-        CertStatus::Unknown(_) => ("unknown", None, None),
+        CertStatus::Unknown(_) => (ocsp::CertStatus::Unknown.name(), None, None),
     };
     out["cert_status"] = json!(status);
     out["reason"] = json!(reason);
