@@ -65,6 +65,22 @@ mod tests {
     }
 
     #[test]
+    fn the_reader_finds_what_the_writer_wrote() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let der = |must_staple: bool| {
+            let mut params = rcgen::CertificateParams::new(vec!["leaf.test".into()]).unwrap();
+            if must_staple {
+                params
+                    .custom_extensions
+                    .push(tls_feature_status_request().unwrap());
+            }
+            params.self_signed(&key).unwrap().der().to_vec()
+        };
+        assert!(labcore::tls_feature::has_must_staple(&der(true)));
+        assert!(!labcore::tls_feature::has_must_staple(&der(false)));
+    }
+
+    #[test]
     fn nocheck_is_an_asn1_null() {
         assert_eq!(ocsp_nocheck().unwrap().content(), [0x05, 0x00]);
     }
