@@ -1,4 +1,5 @@
-//! testca's time parser (`testca::lab::parse_time`, RFC 3339 for `--at`):
+//! The lab's time parser (`labcore::timestamp::parse_time`, RFC 3339 for
+//! testca's `--at`):
 //! a time or a one-line error naming the value.
 #![no_main]
 
@@ -8,7 +9,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    match testca::lab::parse_time(text) {
+    match labcore::timestamp::parse_time(text) {
         Ok(t) => {
             // What testca stores and prints must be representable.
             let _ = testca::store::truncate(t);

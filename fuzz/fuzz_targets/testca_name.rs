@@ -3,10 +3,11 @@
 //! line (issuer, key algorithm, revocation reason, fault mode).
 #![no_main]
 
+use labcore::{CaName, RevocationReason};
 use libfuzzer_sys::fuzz_target;
-use testca::authority::{CaName, check_leaf_name, check_san};
+use testca::KeyAlg;
+use testca::authority::{check_leaf_name, check_san};
 use testca::faults::FaultMode;
-use testca::{KeyAlg, RevocationReason};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

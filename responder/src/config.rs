@@ -21,7 +21,7 @@ pub struct Config {
     pub listen: SocketAddr,
 
     /// Lab directory (made by `testca init`).
-    #[arg(long, env = testca::layout::LAB_DIR_ENV, default_value = testca::layout::DEFAULT_LAB_DIR)]
+    #[arg(long, env = labcore::layout::LAB_DIR_ENV, default_value = labcore::layout::DEFAULT_LAB_DIR)]
     pub dir: PathBuf,
 
     /// Revocation database [default: DIR/revocation.db].
@@ -109,7 +109,7 @@ impl Config {
     pub fn database(&self) -> PathBuf {
         self.db
             .clone()
-            .unwrap_or_else(|| testca::layout::Layout::new(&self.dir).database())
+            .unwrap_or_else(|| labcore::Layout::new(&self.dir).database())
     }
 
     /// How long a pre-signed response is reused.

@@ -7,10 +7,11 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use bytes::Bytes;
-use testca::CaName;
+use labcore::CaName;
+use labcore::files::read_text;
+use labcore::layout::Layout;
 use testca::authority::{CaKey, sign_crl};
 use testca::key_alg::load_key_pem;
-use testca::layout::{Layout, read_text};
 use testca::store::Store;
 use time::OffsetDateTime;
 

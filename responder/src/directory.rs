@@ -6,13 +6,16 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use labcore::CaName;
+use labcore::files::read_text;
+use labcore::layout::Layout;
 use rcgen::KeyPair;
+use testca::Serial;
 use testca::cert_id::{HashAlg, IssuerKeyMaterial};
 use testca::faults::{Fault, FaultMode};
+use testca::ids::IssuerId;
 use testca::key_alg::load_key_pem;
-use testca::layout::{Layout, read_text};
-use testca::store::{IssuerId, RevocationStatus, Store};
-use testca::{CaName, Serial};
+use testca::store::{RevocationStatus, Store};
 use time::OffsetDateTime;
 
 use crate::config::{Config, SignWith};
@@ -224,7 +227,7 @@ impl Directory {
         let own = active().find(|f| {
             f.certificate
                 .as_ref()
-                .is_some_and(|t| serials.iter().flatten().any(|s| s.to_hex() == t.serial))
+                .is_some_and(|t| serials.iter().flatten().any(|s| *s == t.serial))
         });
         own.or_else(|| active().find(|f| f.certificate.is_none()))
             .map(|f| (f.mode, f.certificate.as_ref().map(|t| t.name.clone())))

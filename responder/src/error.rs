@@ -6,6 +6,9 @@ pub enum Error {
     /// The lab or its database.
     #[error(transparent)]
     Lab(#[from] testca::Error),
+    /// A lab file that cannot be read, or a lab that is not there.
+    #[error(transparent)]
+    Labcore(#[from] labcore::Error),
     /// A signer's key and certificate do not fit together.
     #[error("signer: {0}")]
     Signer(#[from] crate::signer::SignerError),

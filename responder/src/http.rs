@@ -11,20 +11,13 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use labcore::accept::DropConnection;
+use labcore::media::{OCSP_REQUEST, OCSP_RESPONSE, OPENMETRICS_TEXT, PKIX_CERT, PKIX_CRL};
 use tracing::debug;
 
 use crate::get_path::{GetPathError, decode_get_path, under_prefix};
 use crate::metrics::{self, ResponseLabels};
 use crate::service::{OcspReply, Reply, Responder};
-
-/// Media type of OCSP requests.
-pub const OCSP_REQUEST: &str = "application/ocsp-request";
-/// Media type of OCSP responses.
-pub const OCSP_RESPONSE: &str = "application/ocsp-response";
-
-/// Marks a response whose connection must be dropped unanswered (the `close` fault).
-#[derive(Clone, Copy, Debug)]
-pub struct DropConnection;
 
 /// The responder's routes.
 pub fn router(responder: Arc<Responder>) -> Router {
@@ -57,10 +50,7 @@ async fn health(State(responder): State<Arc<Responder>>) -> Response {
 
 async fn metrics(State(responder): State<Arc<Responder>>) -> Response {
     (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
+        [(header::CONTENT_TYPE, OPENMETRICS_TEXT)],
         responder.metrics.render(),
     )
         .into_response()
@@ -89,11 +79,9 @@ async fn ca_certificate(
         }
     };
     match dir.issuer_named(name) {
-        Some(issuer) => (
-            [(header::CONTENT_TYPE, "application/pkix-cert")],
-            issuer.cert_der.clone(),
-        )
-            .into_response(),
+        Some(issuer) => {
+            ([(header::CONTENT_TYPE, PKIX_CERT)], issuer.cert_der.clone()).into_response()
+        }
         None => (StatusCode::NOT_FOUND, format!("no CA named '{name}'\n")).into_response(),
     }
 }
@@ -104,7 +92,7 @@ async fn crl(State(responder): State<Arc<Responder>>, Path(file): Path<String>) 
         return (StatusCode::NOT_FOUND, "CRLs are served as /crl/NAME.crl\n").into_response();
     };
     match responder.crl(name).await {
-        Ok(Some(der)) => ([(header::CONTENT_TYPE, "application/pkix-crl")], der).into_response(),
+        Ok(Some(der)) => ([(header::CONTENT_TYPE, PKIX_CRL)], der).into_response(),
         Ok(None) => (StatusCode::NOT_FOUND, format!("no CA named '{name}'\n")).into_response(),
         Err(e) => (
             StatusCode::INTERNAL_SERVER_ERROR,

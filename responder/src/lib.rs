@@ -7,7 +7,6 @@
 //! misbehave on purpose through faults stored in the same database.
 #![deny(missing_docs)]
 
-pub mod accept;
 pub mod cache;
 pub mod config;
 pub mod crl;
@@ -15,7 +14,6 @@ pub mod directory;
 pub mod error;
 pub mod get_path;
 pub mod http;
-pub mod memory;
 pub mod metrics;
 pub mod request;
 pub mod response;
@@ -25,5 +23,5 @@ pub mod signer;
 
 pub use config::Config;
 pub use error::{Error, Result};
-pub use server::{serve, shutdown_signal};
+pub use server::serve;
 pub use service::Responder;

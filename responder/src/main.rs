@@ -24,7 +24,7 @@ async fn main() -> ExitCode {
         // Colour for people at a terminal; plain text in log files and pipes.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    match responder::serve(cli.config, responder::shutdown_signal()).await {
+    match responder::serve(cli.config, labcore::accept::shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("responder: {err}");

@@ -1,14 +1,14 @@
 //! Starting the responder: the database opened, then the shared accept loop
-//! ([`crate::accept`]) until shutdown.
+//! ([`labcore::accept`]) until shutdown.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use labcore::accept::{Component, Limits, Plain, connection_cap};
 use tokio::net::TcpListener;
 use tracing::info;
 
-use crate::accept::{Component, Limits, Plain, connection_cap};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::http::router;
@@ -56,7 +56,7 @@ pub async fn run(
         "up to {} connections at once (--max-connections)",
         limits.max_connections
     );
-    crate::accept::serve(
+    labcore::accept::serve(
         listener,
         router(responder),
         Plain,
@@ -65,26 +65,4 @@ pub async fn run(
         shutdown,
     )
     .await;
-}
-
-/// Completes on SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
 }

@@ -7,11 +7,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
+use labcore::RevocationReason;
+use labcore::layout::Layout;
 use sha2::Digest;
+use testca::Serial;
 use testca::faults::FaultMode;
-use testca::layout::Layout;
 use testca::store::{ChangeProbe, RevocationStatus, Store, StoreOptions, WalIndexHeader};
-use testca::{RevocationReason, Serial};
 use time::OffsetDateTime;
 use tracing::{debug, error, info, warn};
 use x509_cert::ext::pkix::CrlReason;

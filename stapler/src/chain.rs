@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use der::Decode;
+use labcore::tls_feature::must_staple;
 use openssl::x509::{X509, X509VerifyResult};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 use x509_cert::ext::pkix::AuthorityInfoAccessSyntax;
@@ -247,11 +248,6 @@ fn aia_urls(cert: &x509_cert::Certificate) -> (Option<String>, Option<String>) {
         url_of(const_oid::db::rfc5280::ID_AD_CA_ISSUERS),
     )
 }
-
-/// Whether a DER certificate carries the TLS Feature status_request (must-staple);
-/// testca, which writes the extension, owns reading it.
-pub use testca::extensions::has_must_staple;
-use testca::extensions::must_staple;
 
 fn read(path: &Path) -> Result<Vec<u8>, ChainError> {
     std::fs::read(path).map_err(|source| ChainError::Read {

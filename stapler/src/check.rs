@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use clap::{Args, ValueEnum};
+use labcore::verdict::Verdict;
 use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode, SslVersion, StatusType};
 use openssl::stack::Stack;
 use openssl::x509::store::X509StoreBuilder;
@@ -52,23 +53,6 @@ pub enum TlsVersion {
     /// TLS 1.3.
     #[value(name = "1.3")]
     V1_3,
-}
-
-/// The conclusion, as an exit code.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verdict {
-    /// 0: a valid staple says good, and the chain verifies.
-    Good = 0,
-    /// 1: a valid staple says revoked.
-    Revoked = 1,
-    /// 2: a staple was sent but must not be trusted.
-    InvalidStaple = 2,
-    /// 3: no staple was sent.
-    NoStaple = 3,
-    /// 4: the certificate or its chain does not verify.
-    BadCertificate = 4,
-    /// 5: no TLS connection could be made.
-    ConnectionFailed = 5,
 }
 
 /// What `check` found: the report and the verdict.
@@ -257,7 +241,7 @@ fn run(args: &CheckArgs, out: &mut String) -> Result<Verdict, ConnectError> {
     let must_staple = args.must_staple
         || leaf
             .to_der()
-            .is_ok_and(|der| crate::chain::has_must_staple(&der));
+            .is_ok_and(|der| labcore::tls_feature::has_must_staple(&der));
     if must_staple {
         let _ = writeln!(
             out,

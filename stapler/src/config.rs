@@ -15,8 +15,8 @@ use std::time::Duration;
 use clap::error::{ContextKind, ContextValue};
 use clap::parser::ValueSource;
 use clap::{Arg, ArgMatches, Args, Command, FromArgMatches, ValueEnum};
+use labcore::layout::{DEFAULT_LAB_DIR, LAB_DIR_ENV};
 use serde::Deserialize;
-use testca::layout::{DEFAULT_LAB_DIR, LAB_DIR_ENV};
 
 /// What to do with a `revoked` response.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Deserialize)]
@@ -280,7 +280,7 @@ impl ServeArgs {
             certificates.push(c);
         }
         if certificates.is_empty() {
-            let lab = testca::layout::Layout::new(&self.dir).leaf_dir(testca::lab::DEFAULT_LEAF);
+            let lab = labcore::Layout::new(&self.dir).leaf_dir(labcore::layout::DEFAULT_LEAF);
             certificates.push(CertConfig {
                 cert: lab.join("fullchain.pem"),
                 key: lab.join("key.pem"),

@@ -78,7 +78,7 @@ pub async fn post(
     let send = |client: reqwest::Client| {
         client
             .post(url)
-            .header("Content-Type", responder::http::OCSP_REQUEST)
+            .header("Content-Type", labcore::media::OCSP_REQUEST)
             .body(request.der.clone())
             .send()
     };

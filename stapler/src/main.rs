@@ -31,7 +31,7 @@ fn main() -> ExitCode {
     if let Some(Command::Check(args)) = &cli.command {
         let report = stapler::check::check(args);
         print!("{}", report.text);
-        return ExitCode::from(report.verdict as u8);
+        return ExitCode::from(report.verdict.exit_code());
     }
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -55,7 +55,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(stapler::serve(settings, responder::shutdown_signal()));
+    let result = runtime.block_on(stapler::serve(settings, labcore::accept::shutdown_signal()));
     // Stop the background refreshes first, so that the error below is the last line printed.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     match result {

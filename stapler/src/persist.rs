@@ -25,7 +25,7 @@ pub enum PersistError {
     },
     /// Writing the file failed.
     #[error(transparent)]
-    Write(#[from] testca::Error),
+    Write(#[from] labcore::Error),
     /// The blocking write was cancelled (the runtime is shutting down).
     #[error("the write of {path} did not finish: {source}")]
     Interrupted {
@@ -73,7 +73,7 @@ impl StapleCache {
     pub async fn save(&self, der: Vec<u8>) -> Result<(), PersistError> {
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
-            testca::layout::write_atomic(&path, &der, testca::layout::Secrecy::Public)
+            labcore::files::write_atomic(&path, &der, labcore::files::Secrecy::Public)
         })
         .await
         .map_err(|source| PersistError::Interrupted {

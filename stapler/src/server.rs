@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use responder::accept::{Component, Handshake, Limits, TrackedIo, connection_cap};
+use labcore::accept::{Component, Handshake, Limits, TrackedIo, connection_cap};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
@@ -169,7 +169,7 @@ pub async fn serve(
         "up to {} connections at once (--max-connections)",
         limits.max_connections
     );
-    responder::accept::serve(
+    labcore::accept::serve(
         listener,
         routes,
         Tls(tls),

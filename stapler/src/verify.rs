@@ -7,6 +7,8 @@
 use std::time::{Duration, SystemTime};
 
 use der::Decode;
+use labcore::RevocationReason;
+use labcore::ocsp::ResponseStatus;
 use openssl::hash::MessageDigest;
 use openssl::ocsp::{OcspCertId, OcspCertStatus, OcspFlag, OcspResponse, OcspResponseStatus};
 use openssl::stack::Stack;
@@ -301,7 +303,9 @@ pub fn verify(
         (CertStatus::Good(_), OcspCertStatus::GOOD) => CertState::Good,
         (CertStatus::Revoked(info), OcspCertStatus::REVOKED) => CertState::Revoked {
             at: info.revocation_time.0.to_system_time(),
-            reason: info.revocation_reason.map(reason_name),
+            reason: info
+                .revocation_reason
+                .map(|r| RevocationReason::from(r).name().to_string()),
         },
         (CertStatus::Unknown(_), _) | (_, OcspCertStatus::UNKNOWN) => return Err(Problem::Unknown),
         // The two parsers disagree: trust neither.
@@ -382,32 +386,8 @@ fn signature_problem(e: openssl::error::ErrorStack) -> Problem {
 
 /// The RFC 6960 name of a response status.
 pub fn status_name(status: OcspResponseStatus) -> &'static str {
-    match status {
-        OcspResponseStatus::SUCCESSFUL => "successful",
-        OcspResponseStatus::MALFORMED_REQUEST => "malformedRequest",
-        OcspResponseStatus::INTERNAL_ERROR => "internalError",
-        OcspResponseStatus::TRY_LATER => "tryLater",
-        OcspResponseStatus::SIG_REQUIRED => "sigRequired",
-        OcspResponseStatus::UNAUTHORIZED => "unauthorized",
-        _ => "an unknown status",
-    }
-}
-
-fn reason_name(reason: x509_cert::ext::pkix::CrlReason) -> String {
-    use x509_cert::ext::pkix::CrlReason as R;
-    match reason {
-        R::Unspecified => "unspecified",
-        R::KeyCompromise => "keyCompromise",
-        R::CaCompromise => "cACompromise",
-        R::AffiliationChanged => "affiliationChanged",
-        R::Superseded => "superseded",
-        R::CessationOfOperation => "cessationOfOperation",
-        R::CertificateHold => "certificateHold",
-        R::RemoveFromCRL => "removeFromCRL",
-        R::PrivilegeWithdrawn => "privilegeWithdrawn",
-        R::AaCompromise => "aACompromise",
-    }
-    .to_string()
+    ResponseStatus::from_code(i64::from(status.as_raw()))
+        .map_or("an unknown status", ResponseStatus::name)
 }
 
 /// A certificate's subject as one line, `CN=…, O=…`.

@@ -19,7 +19,7 @@ use crate::metrics::Metrics;
 use crate::staple::Slot;
 use crate::status::CertificateStatus;
 
-pub use responder::accept::Peer;
+use labcore::accept::Peer;
 
 /// What the handlers share.
 #[derive(Debug)]
@@ -110,10 +110,7 @@ async fn health(State(app): State<Arc<App>>) -> Response {
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {
     (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
+        [(header::CONTENT_TYPE, labcore::media::OPENMETRICS_TEXT)],
         app.metrics.render(),
     )
         .into_response()

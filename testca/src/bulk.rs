@@ -14,18 +14,19 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use labcore::files::read_text;
+use labcore::{CaName, RevocationReason};
 use rand::Rng;
 use time::OffsetDateTime;
 
-use crate::authority::{self, CaKey, CaName, LeafSpec, Validity};
+use crate::authority::{self, CaKey, LeafSpec, Validity};
 use crate::config::LabConfig;
 use crate::error::{Error, Result};
+use crate::ids::IssuerId;
 use crate::key_alg::{KeyAlg, load_key_pem};
 use crate::lab::Lab;
-use crate::layout::read_text;
-use crate::reason::RevocationReason;
 use crate::serial::Serial;
-use crate::store::{BulkCertificate, CertKind, CertSelector, IssuerId, NewCertificate};
+use crate::store::{BulkCertificate, CertKind, CertSelector, NewCertificate};
 
 /// Certificates recorded per transaction.
 pub const CHUNK: u64 = 10_000;

@@ -5,10 +5,10 @@ use std::path::Path;
 
 use url::Url;
 
-use crate::authority::CaName;
 use crate::error::{Error, Result};
 use crate::key_alg::KeyAlg;
-use crate::layout::{Secrecy, read_text, write_atomic};
+use labcore::CaName;
+use labcore::files::{Secrecy, read_text, write_atomic};
 
 /// The responder's default address, and so the default OCSP URL of a lab.
 pub const DEFAULT_OCSP_URL: &str = "http://127.0.0.1:8080/";
@@ -85,7 +85,7 @@ impl LabConfig {
             reason: e.to_string(),
         })?;
         let text = format!("# OCSP Lab settings, written by `testca init`.\n{body}");
-        write_atomic(path, text.as_bytes(), Secrecy::Public)
+        Ok(write_atomic(path, text.as_bytes(), Secrecy::Public)?)
     }
 }
 

@@ -8,14 +8,6 @@ use std::path::PathBuf;
 /// one, what to do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The lab directory is missing.
-    #[error("lab directory {0} does not exist; create it with `testca init` or pass --dir")]
-    NoLab(PathBuf),
-    /// The directory exists but holds no lab.
-    #[error(
-        "{0} is not an OCSP Lab directory (no lab.toml); run `testca init` there or pass --dir"
-    )]
-    NotALab(PathBuf),
     /// `init` found a lab and was not told to replace it.
     #[error(
         "a lab already exists in {0}; pass --force to replace it (its keys and database are deleted)"
@@ -56,16 +48,6 @@ pub enum Error {
         /// Its serial.
         serial: String,
     },
-    /// Text given on the command line or in a file did not parse.
-    #[error("invalid {what} '{value}': {expected}")]
-    Invalid {
-        /// What the value was meant to be.
-        what: &'static str,
-        /// The value as given.
-        value: String,
-        /// What is accepted instead.
-        expected: String,
-    },
     /// Another process holds the write lock for longer than the lock timeout.
     #[error(
         "the revocation database {0} is locked by another writer; retry, or stop the other writer"
@@ -89,17 +71,10 @@ pub enum Error {
         #[source]
         source: sqlx::migrate::MigrateError,
     },
-    /// A file could not be read or written.
-    #[error("{action} {path}: {source}")]
-    Io {
-        /// What was being done ("cannot read", "cannot write"…).
-        action: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
-    },
+    /// A lab that is not there, a file that cannot be read or written, text
+    /// that does not parse (the shared building blocks' errors).
+    #[error(transparent)]
+    Labcore(#[from] labcore::Error),
     /// A file of the lab holds something unexpected.
     #[error("{path} is damaged: {reason}; re-create the lab with `testca init --force`")]
     Damaged {
@@ -126,20 +101,12 @@ impl Error {
         value: impl Into<String>,
         expected: impl Into<String>,
     ) -> Self {
-        Error::Invalid {
-            what,
-            value: value.into(),
-            expected: expected.into(),
-        }
+        Error::Labcore(labcore::Error::invalid(what, value, expected))
     }
 
     /// Shorthand for an I/O failure on a path.
     pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io {
-            action,
-            path: path.into(),
-            source,
-        }
+        Error::Labcore(labcore::Error::io(action, path, source))
     }
 }
 

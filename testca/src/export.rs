@@ -16,12 +16,14 @@ use std::io::Write;
 use std::path::Path;
 use std::str::FromStr;
 
+use labcore::ocsp::CertStatus;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::error::{Error, Result};
-use crate::reason::RevocationReason;
-use crate::store::{CertRecord, IssuerId, RevocationStatus, Store};
+use crate::ids::IssuerId;
+use crate::store::{CertRecord, RevocationStatus, Store};
+use labcore::RevocationReason;
 
 /// Certificates read from the database at a time.
 const PAGE: u32 = 10_000;
@@ -286,8 +288,10 @@ fn rfc3339(t: OffsetDateTime) -> String {
 /// The JSON line of a certificate.
 pub fn jsonl_line(cert: &CertRecord) -> String {
     let (status, revoked_at, reason) = match cert.status {
-        RevocationStatus::Good => ("good", None, None),
-        RevocationStatus::Revoked { at, reason } => ("revoked", Some(rfc3339(at)), reason),
+        RevocationStatus::Good => (CertStatus::Good.name(), None, None),
+        RevocationStatus::Revoked { at, reason } => {
+            (CertStatus::Revoked.name(), Some(rfc3339(at)), reason)
+        }
     };
     serde_json::json!({
         "serial": cert.serial.to_hex(),
@@ -309,8 +313,9 @@ pub fn jsonl_line(cert: &CertRecord) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::CertificateId;
     use crate::serial::Serial;
-    use crate::store::{CertKind, CertificateId};
+    use crate::store::CertKind;
     use time::macros::datetime;
 
     fn record(status: RevocationStatus, not_after: OffsetDateTime) -> CertRecord {

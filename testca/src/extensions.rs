@@ -1,6 +1,7 @@
 //! Certificate extensions that rcgen does not build itself: Authority
 //! Information Access, id-pkix-ocsp-nocheck and the TLS Feature (must-staple).
 //! They are encoded with the RustCrypto `der`/`x509-cert` types, not by hand.
+//! Reading must-staple back is [`labcore::tls_feature`]'s.
 
 use const_oid::db::rfc5280::{ID_AD_CA_ISSUERS, ID_AD_OCSP, ID_PE_AUTHORITY_INFO_ACCESS};
 use const_oid::db::rfc6960::ID_PKIX_OCSP_NOCHECK;
@@ -10,34 +11,9 @@ use rcgen::CustomExtension;
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::{AccessDescription, AuthorityInfoAccessSyntax};
 
+use labcore::tls_feature::{ID_PE_TLS_FEATURE, TLS_FEATURE_STATUS_REQUEST};
+
 use crate::error::{Error, Result};
-
-/// id-pe-tlsfeature (RFC 7633).
-pub const ID_PE_TLS_FEATURE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.1.24");
-
-/// The TLS Feature value for status_request (RFC 6066 extension type 5).
-pub const TLS_FEATURE_STATUS_REQUEST: u16 = 5;
-
-/// Whether a DER certificate carries the TLS Feature status_request (must-staple).
-pub fn has_must_staple(der: &[u8]) -> bool {
-    use der::Decode;
-    x509_cert::Certificate::from_der(der).is_ok_and(|cert| must_staple(&cert))
-}
-
-/// Whether a parsed certificate carries the TLS Feature status_request (must-staple).
-pub fn must_staple(cert: &x509_cert::Certificate) -> bool {
-    use der::Decode;
-    cert.tbs_certificate
-        .extensions
-        .as_ref()
-        .is_some_and(|exts| {
-            exts.iter().any(|e| {
-                e.extn_id == ID_PE_TLS_FEATURE
-                    && Vec::<u16>::from_der(e.extn_value.as_bytes())
-                        .is_ok_and(|features| features.contains(&TLS_FEATURE_STATUS_REQUEST))
-            })
-        })
-}
 
 /// The Authority Information Access extension with an OCSP URI and a CA Issuers URI.
 pub fn authority_info_access(ocsp_url: &str, ca_issuers_url: &str) -> Result<CustomExtension> {
@@ -86,6 +62,22 @@ mod tests {
             tls_feature_status_request().unwrap().content(),
             [0x30, 0x03, 0x02, 0x01, 0x05]
         );
+    }
+
+    #[test]
+    fn the_reader_finds_what_the_writer_wrote() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let der = |must_staple: bool| {
+            let mut params = rcgen::CertificateParams::new(vec!["leaf.test".into()]).unwrap();
+            if must_staple {
+                params
+                    .custom_extensions
+                    .push(tls_feature_status_request().unwrap());
+            }
+            params.self_signed(&key).unwrap().der().to_vec()
+        };
+        assert!(labcore::tls_feature::has_must_staple(&der(true)));
+        assert!(!labcore::tls_feature::has_must_staple(&der(false)));
     }
 
     #[test]

@@ -9,7 +9,8 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use crate::error::{Error, Result};
-use crate::store::CertificateId;
+use crate::ids::CertificateId;
+use crate::serial::Serial;
 
 /// Longest delay a fault may ask for; longer would only look like a hang.
 pub const MAX_DELAY: Duration = Duration::from_secs(600);
@@ -155,8 +156,8 @@ pub struct FaultTarget {
     pub id: CertificateId,
     /// Its name.
     pub name: String,
-    /// Its serial, hex.
-    pub serial: String,
+    /// Its serial.
+    pub serial: Serial,
 }
 
 impl Fault {

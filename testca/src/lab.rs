@@ -7,22 +7,19 @@ use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::authority::{self, CaKey, CaName, Issued, LeafSpec, SignerDefects, Validity};
+use crate::authority::{self, CaKey, Issued, LeafSpec, SignerDefects, Validity};
 use crate::cert_id::IssuerKeyMaterial;
 use crate::config::LabConfig;
 use crate::error::{Error, Result};
 use crate::faults::{Fault, FaultMode, FaultTarget};
+use crate::ids::IssuerId;
 use crate::key_alg::{KeyAlg, load_key_pem};
-use crate::layout::{Layout, Secrecy, create_private_dir, read_text, write_atomic};
-use crate::reason::RevocationReason;
 use crate::recovery::{self, LabLock, Recovery};
-use crate::store::{
-    CertKind, CertRecord, CertSelector, IssuerId, NewCertificate, Store, StoreOptions,
-};
+use crate::store::{CertKind, CertRecord, CertSelector, NewCertificate, Store, StoreOptions};
+use labcore::files::{Secrecy, create_private_dir, read_text, write_atomic};
+use labcore::layout::{DEFAULT_LEAF, Layout};
+use labcore::{CaName, RevocationReason};
 use rcgen::KeyPair;
-
-/// The leaf that `init` issues.
-pub const DEFAULT_LEAF: &str = "localhost";
 
 /// How far in the future a revocation time may be (clock differences between machines).
 const FUTURE_REVOCATION_TOLERANCE: time::Duration = time::Duration::minutes(5);
@@ -180,7 +177,7 @@ impl Lab {
         }
         create_private_dir(dir)?;
         #[cfg(unix)]
-        crate::layout::restrict(dir, 0o700)?;
+        labcore::files::restrict(dir, 0o700)?;
         let lock = LabLock::open(&layout)?;
         let store = Store::create(&layout.database(), store_options).await?;
         let root_id = add_issuer(&store, &root).await?;
@@ -236,7 +233,7 @@ impl Lab {
         layout.require_lab()?;
         // Best effort: a user who does not own the lab may still read it.
         #[cfg(unix)]
-        if let Err(e) = crate::layout::restrict(dir, 0o700) {
+        if let Err(e) = labcore::files::restrict(dir, 0o700) {
             tracing::warn!("{e}");
         }
         let config = LabConfig::load(&layout.config())?;
@@ -400,7 +397,7 @@ impl Lab {
             certificate: target.map(|c| FaultTarget {
                 id: c.id,
                 name: c.name,
-                serial: c.serial.to_hex(),
+                serial: c.serial,
             }),
             expires_at,
         })
@@ -527,7 +524,7 @@ impl Lab {
             .map_err(|e| Error::io("cannot create a directory in", &certs_dir, e))?;
         // It becomes certs/NAME: owner only, like every directory of the lab.
         #[cfg(unix)]
-        crate::layout::restrict(staging.path(), 0o700)?;
+        labcore::files::restrict(staging.path(), 0o700)?;
         let chain = match ca {
             CaName::Root => String::new(),
             CaName::Intermediate => read_text(&self.layout.ca_cert(CaName::Intermediate))?,
@@ -604,15 +601,4 @@ fn dir_has_entries(dir: &Path) -> Result<bool> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(Error::io("cannot read", dir, e)),
     }
-}
-
-/// Parses an RFC 3339 time such as `2026-01-02T03:04:05Z`.
-pub fn parse_time(text: &str) -> Result<OffsetDateTime> {
-    OffsetDateTime::parse(text.trim(), &Rfc3339).map_err(|_| {
-        Error::invalid(
-            "time",
-            text,
-            "an RFC 3339 time such as 2026-01-02T03:04:05Z",
-        )
-    })
 }

@@ -1,6 +1,6 @@
 //! The OCSP Lab's test CA and revocation database.
 //!
-//! A lab is a directory (see [`layout`]) holding a root and an intermediate
+//! A lab is a directory (see [`labcore::layout`]) holding a root and an intermediate
 //! CA, a delegated OCSP signer for each, TLS leaf certificates whose
 //! Authority Information Access points at the lab's responder, and the
 //! revocation database ([`store`]) that the responder answers from.
@@ -14,10 +14,9 @@ pub mod error;
 pub mod export;
 pub mod extensions;
 pub mod faults;
+pub mod ids;
 pub mod key_alg;
 pub mod lab;
-pub mod layout;
-pub mod reason;
 pub mod recovery;
 pub mod report;
 pub mod serial;
@@ -25,10 +24,9 @@ pub mod serve;
 pub mod store;
 pub mod token;
 
-pub use authority::{CaName, LeafSpec, SignerDefects, Validity};
+pub use authority::{LeafSpec, SignerDefects, Validity};
 pub use error::{Error, Result};
 pub use key_alg::KeyAlg;
 pub use lab::{InitOptions, IssueOptions, Lab};
-pub use reason::RevocationReason;
 pub use serial::Serial;
 pub use store::{CertRecord, CertSelector, RevocationStatus, Store, StoreOptions};

@@ -6,14 +6,15 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
+use labcore::layout::{DEFAULT_LAB_DIR, LAB_DIR_ENV};
+use labcore::timestamp::parse_time;
+use labcore::{CaName, RevocationReason};
 use testca::bulk::{BulkOptions, issue_bulk};
 use testca::export::{ExportFormat, OPENSSL_INDEX_ATTR, export};
 use testca::faults::FaultMode;
-use testca::lab::parse_time;
-use testca::layout::{DEFAULT_LAB_DIR, LAB_DIR_ENV};
 use testca::{
-    CaName, CertSelector, InitOptions, IssueOptions, KeyAlg, Lab, RevocationReason, Serial,
-    SignerDefects, StoreOptions, report,
+    CertSelector, InitOptions, IssueOptions, KeyAlg, Lab, Serial, SignerDefects, StoreOptions,
+    report,
 };
 use time::OffsetDateTime;
 
@@ -288,7 +289,7 @@ struct ShowArgs {
 async fn export_to_file(
     lab: &Lab,
     format: ExportFormat,
-    issuer: Option<testca::store::IssuerId>,
+    issuer: Option<testca::ids::IssuerId>,
     path: &std::path::Path,
 ) -> Result<testca::export::ExportSummary> {
     use std::io::Write;
@@ -326,7 +327,7 @@ fn parse_key_alg(text: &str) -> Result<KeyAlg, String> {
 }
 
 fn parse_ca(text: &str) -> Result<CaName, String> {
-    text.parse().map_err(|e: testca::Error| e.to_string())
+    text.parse().map_err(|e: labcore::Error| e.to_string())
 }
 
 fn parse_serial(text: &str) -> Result<Serial, String> {
@@ -334,7 +335,7 @@ fn parse_serial(text: &str) -> Result<Serial, String> {
 }
 
 fn parse_reason(text: &str) -> Result<RevocationReason, String> {
-    text.parse().map_err(|e: testca::Error| e.to_string())
+    text.parse().map_err(|e: labcore::Error| e.to_string())
 }
 
 fn parse_export_format(text: &str) -> Result<ExportFormat, String> {
@@ -404,7 +405,7 @@ async fn run(cli: Cli) -> Result<()> {
         ..StoreOptions::default()
     };
     if let Command::Init(args) = &cli.command {
-        if args.if_missing && testca::layout::Layout::new(&cli.dir).is_lab() {
+        if args.if_missing && labcore::Layout::new(&cli.dir).is_lab() {
             // A lab kept in a volume may be stale (an older version, or made for another
             // responder address): say so now rather than serve certificates nobody can check.
             let dir = cli.dir.display();
@@ -467,7 +468,7 @@ async fn run(cli: Cli) -> Result<()> {
             },
             upstream_timeout: args.upstream_timeout,
         };
-        testca::serve::serve(lab, &options, testca::serve::shutdown_signal()).await?;
+        testca::serve::serve(lab, &options, labcore::accept::shutdown_signal()).await?;
         return Ok(());
     }
     let result = command(&lab, cli.command).await;

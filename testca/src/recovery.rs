@@ -24,10 +24,11 @@ use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::authority::CaName;
 use crate::error::{Error, Result};
-use crate::layout::{Layout, Secrecy, sync_dir, write_atomic};
 use crate::store::{CertSelector, Store};
+use labcore::CaName;
+use labcore::files::{Secrecy, sync_dir, write_atomic};
+use labcore::layout::Layout;
 
 /// Prefix of the temporary files of [`write_atomic`].
 const TMP_PREFIX: &str = ".tmp-";

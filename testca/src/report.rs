@@ -3,6 +3,7 @@
 use std::fmt::Write;
 use std::path::PathBuf;
 
+use labcore::ocsp::CertStatus;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -18,8 +19,8 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
 /// `good` or `revoked`.
 pub fn status_word(status: &RevocationStatus) -> &'static str {
     match status {
-        RevocationStatus::Good => "good",
-        RevocationStatus::Revoked { .. } => "revoked",
+        RevocationStatus::Good => CertStatus::Good.name(),
+        RevocationStatus::Revoked { .. } => CertStatus::Revoked.name(),
     }
 }
 
@@ -177,7 +178,7 @@ pub fn fault_json(fault: &Fault) -> serde_json::Value {
     serde_json::json!({
         "mode": fault.mode.to_string(),
         "certificate": fault.certificate.as_ref().map(|t| t.name.clone()),
-        "serial": fault.certificate.as_ref().map(|t| t.serial.clone()),
+        "serial": fault.certificate.as_ref().map(|t| t.serial.to_hex()),
         "expires_at": fault.expires_at.map(rfc3339),
     })
 }

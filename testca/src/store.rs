@@ -21,8 +21,9 @@ use time::OffsetDateTime;
 use crate::cert_id::{HashAlg, IssuerHashes};
 use crate::error::{Error, Result};
 use crate::faults::{Fault, FaultMode, FaultTarget};
-use crate::reason::RevocationReason;
+use crate::ids::{CertificateId, IssuerId};
 use crate::serial::Serial;
+use labcore::RevocationReason;
 
 /// How long a writer waits for another writer's lock before giving up.
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
@@ -44,14 +45,6 @@ impl Default for StoreOptions {
         }
     }
 }
-
-/// Row id of an issuer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct IssuerId(pub i64);
-
-/// Row id of a certificate.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct CertificateId(pub i64);
 
 /// What a certificate is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -292,7 +285,7 @@ impl Store {
     fn restrict_files(&self) {
         #[cfg(unix)]
         for file in self.files() {
-            if let Err(e) = crate::layout::restrict(&file, 0o600) {
+            if let Err(e) = labcore::files::restrict(&file, 0o600) {
                 tracing::warn!("{e}");
             }
         }
@@ -725,13 +718,23 @@ impl Store {
             let mode = mode_text
                 .parse::<FaultMode>()
                 .map_err(|_| self.damaged(format!("unknown fault mode '{mode_text}'")))?;
-            let certificate = row
-                .get::<Option<i64>, _>("certificate_id")
-                .map(|id| FaultTarget {
-                    id: CertificateId(id),
-                    name: row.get::<Option<String>, _>("name").unwrap_or_default(),
-                    serial: row.get::<Option<String>, _>("serial").unwrap_or_default(),
-                });
+            let certificate = match row.get::<Option<i64>, _>("certificate_id") {
+                None => None,
+                Some(id) => {
+                    // The foreign key keeps the certificate: a missing or bad serial is damage.
+                    let serial_hex = row.get::<Option<String>, _>("serial").unwrap_or_default();
+                    let serial = Serial::from_str(&serial_hex).map_err(|_| {
+                        self.damaged(format!(
+                            "fault for certificate {id} with serial '{serial_hex}'"
+                        ))
+                    })?;
+                    Some(FaultTarget {
+                        id: CertificateId(id),
+                        name: row.get::<Option<String>, _>("name").unwrap_or_default(),
+                        serial,
+                    })
+                }
+            };
             let expires_at = match row.get::<Option<i64>, _>("expires_at") {
                 None => None,
                 Some(secs) => Some(

@@ -6,7 +6,8 @@ use rand::RngCore;
 use subtle::ConstantTimeEq;
 
 use crate::error::{Error, Result};
-use crate::layout::{Layout, Secrecy, write_atomic};
+use labcore::files::{Secrecy, write_atomic};
+use labcore::layout::Layout;
 
 /// Bytes of randomness in a token (shown as twice as many hex digits).
 const TOKEN_BYTES: usize = 32;

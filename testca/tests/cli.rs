@@ -12,13 +12,14 @@ use common::{
     Lab, Out, block_on, ca_issuers, crl_uris, extension, hex_upper, load_cert, load_certs, mode,
     ocsp_uris, openssl_text, runtime, sans, serial_of, testca, tree, verify,
 };
+use labcore::RevocationReason;
 use openssl::asn1::Asn1Time;
 use openssl::nid::Nid;
 use openssl::pkey::Id;
 use openssl::x509::X509VerifyResult;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection};
-use testca::{RevocationReason, RevocationStatus, Serial};
+use testca::{RevocationStatus, Serial};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 

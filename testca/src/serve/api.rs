@@ -19,12 +19,14 @@ use serde_json::{Value, json};
 use super::App;
 use super::problem::Problem;
 use super::stapler::{same_serial, staple_verdict};
-use crate::authority::{CaName, SignerDefects};
+use crate::authority::SignerDefects;
 use crate::faults::{FaultMode, parse_lasting};
-use crate::lab::{IssueOptions, parse_time};
-use crate::reason::RevocationReason;
+use crate::ids::CertificateId;
+use crate::lab::IssueOptions;
 use crate::report;
-use crate::store::{CertRecord, CertSelector, CertificateId};
+use crate::store::{CertRecord, CertSelector};
+use labcore::timestamp::parse_time;
+use labcore::{CaName, RevocationReason};
 
 /// The OpenAPI document of this API (hand-written; a test checks that it
 /// lists exactly the routes of [`routes`]).
@@ -102,7 +104,7 @@ fn name(path: Result<Path<String>, PathRejection>) -> Result<String, Problem> {
 /// must-staple, its OCSP URL and its files.
 fn certificate(app: &App, cert: &CertRecord) -> Value {
     let mut value = report::json(cert);
-    value["must_staple"] = json!(crate::extensions::has_must_staple(&cert.der));
+    value["must_staple"] = json!(labcore::tls_feature::has_must_staple(&cert.der));
     value["ocsp_url"] = json!(super::ocsp::aia_ocsp_url(&cert.der));
     value["files"] = app
         .lab

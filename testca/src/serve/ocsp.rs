@@ -11,7 +11,8 @@ use openssl::x509::X509;
 use serde_json::{Value, json};
 use x509_ocsp::{BasicOcspResponse, CertStatus, OcspResponse, OcspResponseStatus, ResponderId};
 
-use crate::reason::RevocationReason;
+use labcore::RevocationReason;
+use labcore::ocsp::{self, ResponseStatus};
 
 /// The OCSP URL of a certificate's Authority Information Access, if any.
 pub fn aia_ocsp_url(cert_der: &[u8]) -> Option<String> {
@@ -40,7 +41,7 @@ pub async fn ask(
 ) -> Result<Vec<u8>, String> {
     let response = client
         .post(url)
-        .header("content-type", "application/ocsp-request")
+        .header("content-type", labcore::media::OCSP_REQUEST)
         .body(request)
         .timeout(timeout)
         .send()
@@ -92,14 +93,8 @@ fn unsigned(bytes: &[u8]) -> &[u8] {
 }
 
 fn status_name(status: OcspResponseStatus) -> &'static str {
-    match status {
-        OcspResponseStatus::Successful => "successful",
-        OcspResponseStatus::MalformedRequest => "malformedRequest",
-        OcspResponseStatus::InternalError => "internalError",
-        OcspResponseStatus::TryLater => "tryLater",
-        OcspResponseStatus::SigRequired => "sigRequired",
-        OcspResponseStatus::Unauthorized => "unauthorized",
-    }
+    // x509-ocsp decodes only the codes RFC 6960 defines, which ResponseStatus names.
+    ResponseStatus::from_code(status as i64).map_or("an unknown status", ResponseStatus::name)
 }
 
 /// Decodes an OCSP response into the fields a person checks. Never fails:
@@ -146,17 +141,17 @@ pub fn decode(der: &[u8]) -> Value {
         return out;
     };
     let (status, reason, revoked_at) = match &single.cert_status {
-        CertStatus::Good(_) => ("good", None, None),
+        CertStatus::Good(_) => (ocsp::CertStatus::Good.name(), None, None),
         CertStatus::Revoked(info) => (
-            "revoked",
+            ocsp::CertStatus::Revoked.name(),
             Some(
                 info.revocation_reason
-                    .and_then(|r| RevocationReason::from_code(r as i64))
+                    .map(RevocationReason::from)
                     .map_or("unspecified (no reason given)", |r| r.name()),
             ),
             Some(info.revocation_time.0.to_date_time().to_string()),
         ),
-        CertStatus::Unknown(_) => ("unknown", None, None),
+        CertStatus::Unknown(_) => (ocsp::CertStatus::Unknown.name(), None, None),
     };
     out["cert_status"] = json!(status);
     out["reason"] = json!(reason);

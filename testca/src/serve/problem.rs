@@ -71,11 +71,21 @@ impl From<Error> for Problem {
             Error::AlreadyRevoked { .. } => (StatusCode::CONFLICT, "already-revoked"),
             Error::NotRevoked { .. } => (StatusCode::CONFLICT, "not-revoked"),
             Error::AmbiguousSerial(_) => (StatusCode::CONFLICT, "ambiguous-serial"),
-            Error::Invalid { .. } => (StatusCode::BAD_REQUEST, "invalid-value"),
+            Error::Labcore(labcore::Error::Invalid { .. }) => {
+                (StatusCode::BAD_REQUEST, "invalid-value")
+            }
             Error::Locked(_) => (StatusCode::SERVICE_UNAVAILABLE, "database-locked"),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         Problem::new(status, kind, error.to_string())
+    }
+}
+
+/// Parse errors of the shared types (`CaName`, `RevocationReason`, times)
+/// answer like the library's own.
+impl From<labcore::Error> for Problem {
+    fn from(error: labcore::Error) -> Self {
+        Problem::from(Error::from(error))
     }
 }
 

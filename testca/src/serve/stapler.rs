@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use labcore::verdict::Verdict;
 use serde_json::{Value, json};
 
 use super::ocsp::plain;
@@ -44,15 +45,8 @@ pub struct StaplerSettings {
 
 /// The verdict names of `stapler check`'s exit codes.
 pub fn verdict_name(code: Option<i32>) -> &'static str {
-    match code {
-        Some(0) => "good",
-        Some(1) => "revoked",
-        Some(2) => "invalid staple",
-        Some(3) => "no staple",
-        Some(4) => "bad certificate",
-        Some(5) => "connection failed",
-        _ => "check failed",
-    }
+    code.and_then(Verdict::from_exit_code)
+        .map_or("check failed", Verdict::name)
 }
 
 /// The verdict on one certificate's entry of the stapler's status: what a

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use x509_cert::ext::pkix::CrlReason;
+
 use crate::error::{Error, Result};
 
 /// Why a certificate was revoked. The discriminants are the CRLReason codes
@@ -104,6 +106,42 @@ impl fmt::Display for RevocationReason {
     }
 }
 
+/// The reason as x509-cert encodes it in OCSP responses and CRLs.
+impl From<RevocationReason> for CrlReason {
+    fn from(reason: RevocationReason) -> Self {
+        match reason {
+            RevocationReason::Unspecified => CrlReason::Unspecified,
+            RevocationReason::KeyCompromise => CrlReason::KeyCompromise,
+            RevocationReason::CaCompromise => CrlReason::CaCompromise,
+            RevocationReason::AffiliationChanged => CrlReason::AffiliationChanged,
+            RevocationReason::Superseded => CrlReason::Superseded,
+            RevocationReason::CessationOfOperation => CrlReason::CessationOfOperation,
+            RevocationReason::CertificateHold => CrlReason::CertificateHold,
+            RevocationReason::RemoveFromCrl => CrlReason::RemoveFromCRL,
+            RevocationReason::PrivilegeWithdrawn => CrlReason::PrivilegeWithdrawn,
+            RevocationReason::AaCompromise => CrlReason::AaCompromise,
+        }
+    }
+}
+
+/// The reason a decoded OCSP response or CRL gives.
+impl From<CrlReason> for RevocationReason {
+    fn from(reason: CrlReason) -> Self {
+        match reason {
+            CrlReason::Unspecified => RevocationReason::Unspecified,
+            CrlReason::KeyCompromise => RevocationReason::KeyCompromise,
+            CrlReason::CaCompromise => RevocationReason::CaCompromise,
+            CrlReason::AffiliationChanged => RevocationReason::AffiliationChanged,
+            CrlReason::Superseded => RevocationReason::Superseded,
+            CrlReason::CessationOfOperation => RevocationReason::CessationOfOperation,
+            CrlReason::CertificateHold => RevocationReason::CertificateHold,
+            CrlReason::RemoveFromCRL => RevocationReason::RemoveFromCrl,
+            CrlReason::PrivilegeWithdrawn => RevocationReason::PrivilegeWithdrawn,
+            CrlReason::AaCompromise => RevocationReason::AaCompromise,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,5 +170,14 @@ mod tests {
             .to_string();
         assert!(err.contains("keyCompromise"), "{err}");
         assert!(!err.contains('\n'));
+    }
+
+    #[test]
+    fn the_encoded_reason_keeps_its_code() {
+        for reason in RevocationReason::ALL {
+            let encoded = CrlReason::from(reason);
+            assert_eq!(encoded as u8, reason.code());
+            assert_eq!(RevocationReason::from(encoded), reason);
+        }
     }
 }

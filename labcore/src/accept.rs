@@ -4,9 +4,11 @@
 //! cap on open connections that closes the oldest idle or slow connection
 //! first when full, bodies over the limit refused before `100 Continue`,
 //! memory handed back after a crowd of connections went away, and a
-//! graceful shutdown that lets requests in flight finish.
+//! graceful shutdown that lets requests in flight finish (on
+//! [`shutdown_signal`] in the binaries).
 
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -16,18 +18,17 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use http_body_util::{BodyExt, Limited};
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, watch};
-use tower::ServiceExt;
+use tower::{Service, ServiceExt};
 
-use crate::http::DropConnection;
+use crate::resources;
 
 /// File descriptors kept free for everything but client connections
 /// (database, certificate and cache files, outgoing fetches, logs).
@@ -74,6 +75,46 @@ pub struct Limits {
 /// The address of the client of a request (set for every request).
 #[derive(Clone, Copy, Debug)]
 pub struct Peer(pub SocketAddr);
+
+/// Marks a response whose connection must be dropped unanswered (the
+/// responder's `close` fault): a handler inserts it into the response's
+/// extensions, and the loop closes the connection instead of answering.
+#[derive(Clone, Copy, Debug)]
+pub struct DropConnection;
+
+/// What the loop serves: a tower service (an axum `Router`, for one) that
+/// takes the request with its body read in full and never fails. Its body
+/// type also carries the loop's own plain-text refusals (413, 408, 400).
+pub trait App:
+    Service<
+        Request<Full<Bytes>>,
+        Response = Response<<Self as App>::Body>,
+        Error = Infallible,
+        Future: Send,
+    > + Clone
+    + Send
+    + 'static
+{
+    /// The response body.
+    type Body: http_body::Body<Data = Bytes, Error: Into<Box<dyn std::error::Error + Send + Sync>>>
+        + From<String>
+        + Send
+        + 'static;
+}
+
+impl<S, B> App for S
+where
+    S: Service<Request<Full<Bytes>>, Response = Response<B>, Error = Infallible, Future: Send>
+        + Clone
+        + Send
+        + 'static,
+    B: http_body::Body<Data = Bytes, Error: Into<Box<dyn std::error::Error + Send + Sync>>>
+        + From<String>
+        + Send
+        + 'static,
+{
+    type Body = B;
+}
 
 /// What turns an accepted TCP stream into the stream HTTP runs on (TLS for the stapler).
 pub trait Handshake: Clone + Send + Sync + 'static {
@@ -180,7 +221,7 @@ pub fn should_trim(peak: usize, open: usize) -> bool {
 /// The connection cap: `configured`, else derived from the open-file limit, which is
 /// first raised to its hard limit.
 pub fn connection_cap(configured: Option<usize>) -> usize {
-    let open_files = crate::memory::raise_open_file_limit();
+    let open_files = resources::raise_open_file_limit();
     configured
         .unwrap_or_else(|| default_max_connections(open_files.unwrap_or(1024)))
         .max(1)
@@ -388,9 +429,9 @@ impl Drop for Registration {
             // Off the runtime's threads when there is one: trimming walks every arena.
             match tokio::runtime::Handle::try_current() {
                 Ok(runtime) => {
-                    runtime.spawn_blocking(crate::memory::give_back);
+                    runtime.spawn_blocking(resources::give_back);
                 }
-                Err(_) => crate::memory::give_back(),
+                Err(_) => resources::give_back(),
             }
         }
     }
@@ -400,9 +441,9 @@ impl Drop for Registration {
 
 /// Serves `app` on `listener` until `shutdown` completes, then lets requests in flight finish
 /// (at most `limits.shutdown_grace`).
-pub async fn serve<H: Handshake>(
+pub async fn serve<A: App, H: Handshake>(
     listener: TcpListener,
-    app: Router,
+    app: A,
     handshake: H,
     limits: Limits,
     component: Component,
@@ -475,8 +516,31 @@ pub async fn serve<H: Handshake>(
     }
 }
 
-struct Connection {
-    app: Router,
+/// Completes on SIGTERM or Ctrl-C (SIGINT): the `shutdown` of [`serve`]
+/// for the servers' binaries.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
+
+struct Connection<A> {
+    app: A,
     limits: Limits,
     peer: SocketAddr,
     activity: Arc<Activity>,
@@ -494,7 +558,7 @@ enum Interrupt {
     Stop,
 }
 
-impl Connection {
+impl<A: App> Connection<A> {
     /// Completes when the connection's deadline passes, it is told to close, or the server stops.
     async fn interrupted(
         activity: &Activity,
@@ -570,7 +634,7 @@ impl Connection {
         let app = self.app.clone();
         let activity = self.activity.clone();
         let limits = self.limits;
-        let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+        let service = hyper::service::service_fn(move |request: Request<Incoming>| {
             let app = app.clone();
             let activity = activity.clone();
             async move { answer(app, request, peer, &activity, &limits).await }
@@ -618,13 +682,13 @@ impl Connection {
 
 /// Reads the body of a request within the request's deadline and the size limit, then
 /// hands it to the routes.
-async fn answer(
-    app: Router,
-    request: hyper::Request<Incoming>,
+async fn answer<A: App>(
+    app: A,
+    request: Request<Incoming>,
     peer: SocketAddr,
     activity: &Activity,
     limits: &Limits,
-) -> Result<Response, DroppedOnPurpose> {
+) -> Result<Response<A::Body>, DroppedOnPurpose> {
     // Pipelined requests arrive without new bytes: they start here.
     if activity.phase() == Phase::Idle {
         activity.set(Phase::Reading);
@@ -663,7 +727,7 @@ async fn answer(
     };
     activity.set(Phase::Handling);
     parts.extensions.insert(Peer(peer));
-    let request = axum::http::Request::from_parts(parts, axum::body::Body::from(body));
+    let request = Request::from_parts(parts, Full::new(body));
     let response = match app.oneshot(request).await {
         Ok(response) => response,
         Err(never) => match never {},
@@ -676,7 +740,7 @@ async fn answer(
     Ok(response)
 }
 
-fn declared_length(headers: &axum::http::HeaderMap) -> Option<u64> {
+fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
     headers
         .get(header::CONTENT_LENGTH)?
         .to_str()
@@ -686,7 +750,7 @@ fn declared_length(headers: &axum::http::HeaderMap) -> Option<u64> {
         .ok()
 }
 
-fn too_large(max: usize) -> Response {
+fn too_large<B: From<String>>(max: usize) -> Response<B> {
     closing(
         StatusCode::PAYLOAD_TOO_LARGE,
         format!("request body over {max} bytes\n"),
@@ -694,11 +758,15 @@ fn too_large(max: usize) -> Response {
 }
 
 /// A plain-text answer after which the connection is closed (its body may be half read).
-fn closing(status: StatusCode, text: String) -> Response {
-    let mut response = (status, text).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+fn closing<B: From<String>>(status: StatusCode, text: String) -> Response<B> {
+    let mut response = Response::new(B::from(text));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     response
 }
 

@@ -1,4 +1,4 @@
-//! Where a lab keeps its files, and how they are written.
+//! Where a lab keeps its files (how they are written: [`crate::files`]).
 //!
 //! ```text
 //! lab/
@@ -14,7 +14,7 @@
 //!   certs/NAME/key.pem               its key (mode 0600)
 //!   certs/NAME/chain.pem             the intermediates above it
 //!   certs/NAME/fullchain.pem         leaf + intermediates (ssl_certificate, SSLCertificateFile)
-//!   .lock                            held while a command writes files (see `recovery`)
+//!   .lock                            held while a command writes files (see testca's `recovery`)
 //! ```
 //!
 //! Every directory is 0700 and the database files 0600, whatever the umask:
@@ -22,10 +22,9 @@
 //! every other key.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::authority::CaName;
+use crate::ca::CaName;
 use crate::error::{Error, Result};
 
 /// The lab directory used when neither `--dir` nor `OCSPLAB_DIR` says otherwise.
@@ -33,6 +32,9 @@ pub const DEFAULT_LAB_DIR: &str = "lab";
 
 /// The environment variable that every binary of the workspace reads for the lab directory.
 pub const LAB_DIR_ENV: &str = "OCSPLAB_DIR";
+
+/// The leaf that `testca init` issues, and the one the stapler serves by default.
+pub const DEFAULT_LEAF: &str = "localhost";
 
 /// Entries that `init` creates; a directory holding only these may be replaced with `--force`.
 const LAB_ENTRIES: [&str; 8] = [
@@ -140,7 +142,7 @@ impl Layout {
     }
 
     /// Whether the directory is missing, empty, or holds only what `init` makes.
-    pub(crate) fn holds_only_lab_entries(&self) -> Result<bool> {
+    pub fn holds_only_lab_entries(&self) -> Result<bool> {
         let entries = match fs::read_dir(&self.dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(true),
@@ -158,7 +160,7 @@ impl Layout {
 
     /// Deletes everything `init` makes, lab.toml last, so that a half-deleted
     /// lab is never taken for a whole one.
-    pub(crate) fn remove_lab_entries(&self) -> Result<()> {
+    pub fn remove_lab_entries(&self) -> Result<()> {
         for name in LAB_ENTRIES.iter().rev() {
             let path = self.dir.join(name);
             let result = if path.is_dir() {
@@ -176,83 +178,33 @@ impl Layout {
     }
 }
 
-/// Whether a file is secret (mode 0600) or public (0644).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Secrecy {
-    /// Readable by everyone.
-    Public,
-    /// Readable by the owner only.
-    Secret,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Writes a file atomically: a temporary file in the same directory, synced,
-/// then renamed over the target. Readers see the old or the new content, never a mix.
-pub fn write_atomic(path: &Path, contents: &[u8], secrecy: Secrecy) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    create_private_dir(dir)?;
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".tmp-");
-    #[cfg(unix)]
-    builder.permissions(permissions(secrecy));
-    let mut tmp = builder
-        .tempfile_in(dir)
-        .map_err(|e| Error::io("cannot create a file in", dir, e))?;
-    tmp.write_all(contents)
-        .map_err(|e| Error::io("cannot write", path, e))?;
-    tmp.as_file()
-        .sync_all()
-        .map_err(|e| Error::io("cannot write", path, e))?;
-    tmp.persist(path)
-        .map_err(|e| Error::io("cannot write", path, e.error))?;
-    sync_dir(dir);
-    Ok(())
-}
-
-#[cfg(unix)]
-fn permissions(secrecy: Secrecy) -> fs::Permissions {
-    use std::os::unix::fs::PermissionsExt;
-    fs::Permissions::from_mode(match secrecy {
-        Secrecy::Public => 0o644,
-        Secrecy::Secret => 0o600,
-    })
-}
-
-/// Creates a directory and any missing parents, each created one 0700
-/// (owner only) whatever the umask; existing directories are left as they are.
-pub fn create_private_dir(dir: &Path) -> Result<()> {
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder
-        .create(dir)
-        .map_err(|e| Error::io("cannot create directory", dir, e))
-}
-
-/// Sets `path` to `mode` when its permission bits differ (a lab made by an
-/// older version, or under a permissive umask). A missing path is fine.
-#[cfg(unix)]
-pub fn restrict(path: &Path, mode: u32) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    match fs::metadata(path) {
-        Ok(meta) if meta.permissions().mode() & 0o7777 != mode => {
-            fs::set_permissions(path, fs::Permissions::from_mode(mode))
-                .map_err(|e| Error::io("cannot restrict the permissions of", path, e))
-        }
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io("cannot read", path, e)),
+    #[test]
+    fn paths_follow_the_documented_layout() {
+        let layout = Layout::new("lab");
+        assert_eq!(layout.database(), Path::new("lab/revocation.db"));
+        assert_eq!(
+            layout.signer_dir(CaName::Intermediate),
+            Path::new("lab/ca/intermediate/ocsp-signer")
+        );
+        assert_eq!(
+            layout.leaf_dir(DEFAULT_LEAF),
+            Path::new("lab/certs/localhost")
+        );
     }
-}
 
-/// Makes a rename durable. Best effort: not every file system supports it.
-pub(crate) fn sync_dir(dir: &Path) {
-    if let Ok(handle) = fs::File::open(dir) {
-        let _ = handle.sync_all();
+    #[test]
+    fn a_missing_or_foreign_directory_is_not_a_lab() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = Layout::new(dir.path().join("none")).require_lab();
+        assert!(matches!(missing, Err(Error::NoLab(_))), "{missing:?}");
+        let empty = Layout::new(dir.path()).require_lab();
+        assert!(matches!(empty, Err(Error::NotALab(_))), "{empty:?}");
+        assert!(Layout::new(dir.path()).holds_only_lab_entries().unwrap());
+        std::fs::write(dir.path().join("notes.txt"), "mine").unwrap();
+        assert!(!Layout::new(dir.path()).holds_only_lab_entries().unwrap());
     }
-}
-
-/// Reads a text file of the lab, naming it on failure.
-pub fn read_text(path: &Path) -> Result<String> {
-    fs::read_to_string(path).map_err(|e| Error::io("cannot read", path, e))
 }
