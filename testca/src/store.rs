@@ -30,12 +30,12 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::Row;
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::Row;
 use time::OffsetDateTime;
 
 use crate::cert_id::{HashAlg, IssuerHashes};
@@ -337,7 +337,8 @@ const LAB_TABLES: [&str; 7] = [
 
 /// The tables a reader may read whole; of `ocsp_signers` it may read only
 /// which certificates are signers, never their keys.
-const READER_TABLES: &str = "lab_meta, issuers, issuer_hashes, certificates, faults, _sqlx_migrations";
+const READER_TABLES: &str =
+    "lab_meta, issuers, issuer_hashes, certificates, faults, _sqlx_migrations";
 
 /// A certificate query: the columns `cert_from_row` reads (plus `$extra`
 /// columns), then `$tail`.
@@ -472,6 +473,19 @@ impl Store {
             .connect_options()?
             .application_name("ocsplab")
             .options([("lock_timeout", format!("{lock_ms}ms"))]);
+        // One connection first, bounded: the pool would retry a refused
+        // connection until its timeout and then report only the timeout.
+        let first = tokio::time::timeout(
+            options.connect_timeout,
+            <sqlx::PgConnection as sqlx::Connection>::connect_with(&connect),
+        )
+        .await
+        .map_err(|_| Error::Unreachable {
+            database: database.to_string(),
+            reason: format!("no answer within {:?}", options.connect_timeout),
+        })?
+        .map_err(|e| db_error(database, e))?;
+        let _ = sqlx::Connection::close(first).await;
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.connect_timeout)
@@ -559,14 +573,17 @@ impl Store {
                 known,
             }),
             Access::Read => Ok(()),
-            Access::Write => on_pool!(self, pool => migrator(self.backend_migrations()).run(pool).await)
-                .map_err(|source| match source {
-                    sqlx::migrate::MigrateError::Execute(e) => self.err()(e),
-                    source => Error::Migrate {
-                        database: self.database.to_string(),
-                        source,
+            Access::Write => {
+                on_pool!(self, pool => migrator(self.backend_migrations()).run(pool).await).map_err(
+                    |source| match source {
+                        sqlx::migrate::MigrateError::Execute(e) => self.err()(e),
+                        source => Error::Migrate {
+                            database: self.database.to_string(),
+                            source,
+                        },
                     },
-                }),
+                )
+            }
         }
     }
 
@@ -1281,7 +1298,6 @@ impl ChangeProbe {
         Some(header)
     }
 }
-
 
 /// Maps a database error to the library's error: a lock held by another
 /// writer, an unreachable server, a refused login and a missing database or

@@ -55,14 +55,22 @@ impl PostgresUrl {
     pub fn parse(text: &str) -> Result<Self> {
         let shown = redact(text);
         let url = url::Url::parse(text).map_err(|e| {
-            Error::invalid("database URL", shown.clone(), format!("{e}; {EXPECTED_URL}"))
+            Error::invalid(
+                "database URL",
+                shown.clone(),
+                format!("{e}; {EXPECTED_URL}"),
+            )
         })?;
         if !matches!(url.scheme(), "postgres" | "postgresql") {
             return Err(Error::invalid("database URL", shown, EXPECTED_URL));
         }
         // sqlx's own parser decides what it accepts (ports, parameters).
         PgConnectOptions::from_str(text).map_err(|e| {
-            Error::invalid("database URL", shown.clone(), format!("{e}; {EXPECTED_URL}"))
+            Error::invalid(
+                "database URL",
+                shown.clone(),
+                format!("{e}; {EXPECTED_URL}"),
+            )
         })?;
         Ok(PostgresUrl {
             secret: text.to_string(),
@@ -180,9 +188,10 @@ mod tests {
 
     #[test]
     fn postgres_urls_are_shown_without_their_password() {
-        let db: DatabaseUrl = "postgres://writer:s3cret@db.example:5433/lab?password=x&sslmode=disable"
-            .parse()
-            .unwrap();
+        let db: DatabaseUrl =
+            "postgres://writer:s3cret@db.example:5433/lab?password=x&sslmode=disable"
+                .parse()
+                .unwrap();
         let shown = db.to_string();
         assert_eq!(
             shown,
@@ -197,7 +206,11 @@ mod tests {
 
     #[test]
     fn paths_and_sqlite_urls_are_sqlite_files() {
-        for text in ["lab/revocation.db", "sqlite:lab/revocation.db", "sqlite://lab/revocation.db"] {
+        for text in [
+            "lab/revocation.db",
+            "sqlite:lab/revocation.db",
+            "sqlite://lab/revocation.db",
+        ] {
             assert_eq!(
                 text.parse::<DatabaseUrl>().unwrap(),
                 DatabaseUrl::sqlite("lab/revocation.db"),
