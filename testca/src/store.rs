@@ -1132,10 +1132,7 @@ impl Store {
     }
 
     /// A column's value, or a clear error when the database holds something else.
-    fn column<T, R: Columns>(&self, row: &R, column: &str) -> Result<T>
-    where
-        R: Column<T>,
-    {
+    fn column<T, R: Column<T>>(&self, row: &R, column: &str) -> Result<T> {
         row.value(column)
             .map_err(|e| self.damaged(format!("column {column}: {e}")))
     }

@@ -117,6 +117,7 @@ impl TestDb {
     }
 
     /// The PostgreSQL database's name and the cluster's superuser URL.
+    #[allow(dead_code)] // tests/store.rs only
     pub fn postgres(&self) -> Option<(&str, &str)> {
         self.postgres
             .as_ref()

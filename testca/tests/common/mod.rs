@@ -158,16 +158,23 @@ impl Lab {
         lab
     }
 
+    /// The bare `testca` command (no `--dir`), with the lab's database in
+    /// its environment when that is PostgreSQL.
+    pub fn testca(&self) -> Command {
+        let mut cmd = testca();
+        if let Some(db) = &self.db {
+            cmd.env("OCSPLAB_DB", &db.url_text);
+        }
+        cmd
+    }
+
     /// `testca --dir <lab> ARGS`, run in the temporary directory.
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = testca();
+        let mut cmd = self.testca();
         cmd.current_dir(self.tmp.path())
             .arg("--dir")
             .arg(&self.dir)
             .args(args);
-        if let Some(db) = &self.db {
-            cmd.env("OCSPLAB_DB", &db.url_text);
-        }
         cmd
     }
 
