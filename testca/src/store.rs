@@ -260,18 +260,24 @@ macro_rules! on_pool {
     };
 }
 
-/// Runs `$body` in a transaction `$tx` on the backend's pool, bumps the
-/// generation in the same transaction, and commits. An early return (an
-/// error) rolls back: nothing is acknowledged that was not committed.
+/// Runs `$body` in a transaction `$tx` on the backend's pool, with the
+/// generation bumped in the same transaction, and commits. An early return
+/// (an error) rolls back: nothing is acknowledged that was not committed.
+///
+/// The bump comes first: it takes the write lock on the one `lab_meta` row,
+/// so writers run one at a time on PostgreSQL as on SQLite (a name check
+/// then sees the other writer's committed insert), waiting at most the lock
+/// timeout; and SQLite takes its write lock at the first statement, under
+/// its busy timeout, rather than upgrading a read mid-transaction.
 macro_rules! write_tx {
     ($store:expr, $tx:ident => $body:expr) => {
         on_pool!($store, pool => {
             let mut $tx = pool.begin().await.map_err($store.err())?;
-            let out = $body;
             sqlx::query(BUMP_GENERATION)
                 .execute(&mut *$tx)
                 .await
                 .map_err($store.err())?;
+            let out = $body;
             $tx.commit().await.map_err($store.err())?;
             out
         })

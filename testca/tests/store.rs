@@ -111,7 +111,95 @@ on_both_backends!(
     a_newer_schema_is_refused_with_the_fix,
     a_reader_opens_without_migrating,
     init_refuses_an_existing_database_unless_replacing,
+    concurrent_writers_cannot_both_take_a_name,
 );
+
+async fn concurrent_writers_cannot_both_take_a_name(backend: Backend) {
+    let Some(db) = TestDb::new(backend) else {
+        return;
+    };
+    let (store, issuer) = with_leaves(&db, 0).await;
+    let generation = store.generation().await.unwrap();
+    // Separate stores, as separate testca processes would be, all started
+    // while another writer holds the write lock, so that they contend.
+    let mut stores = Vec::new();
+    for _ in 0..6 {
+        stores.push(Store::open_in(&db.url, &options()).await.unwrap());
+    }
+    let holder = WriteLockHolder::take(&db).await;
+    let mut writers = Vec::new();
+    for (i, store) in stores.into_iter().enumerate() {
+        writers.push(tokio::spawn(async move {
+            let serial = serial(1000 + i as u64);
+            let result = store
+                .add_certificate(&new_cert(issuer, &serial, "contested", b"der"), false)
+                .await;
+            store.close().await;
+            result
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    holder.release().await;
+    let mut won = 0;
+    for writer in writers {
+        match writer.await.unwrap() {
+            Ok(_) => won += 1,
+            Err(Error::NameTaken(name)) => assert_eq!(name, "contested"),
+            Err(e) => panic!("unexpected: {e}"),
+        }
+    }
+    assert_eq!(won, 1, "exactly one writer takes the name");
+    assert_eq!(store.certificates().await.unwrap().len(), 1);
+    assert_eq!(store.generation().await.unwrap(), generation + 1);
+    store.close().await;
+}
+
+/// Another process's open write transaction, holding the write lock.
+enum WriteLockHolder {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+impl WriteLockHolder {
+    async fn take(db: &TestDb) -> WriteLockHolder {
+        use sqlx::Connection;
+        match &db.url {
+            DatabaseUrl::Sqlite(path) => {
+                let mut conn =
+                    sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+                        .await
+                        .unwrap();
+                sqlx::query("BEGIN IMMEDIATE")
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                WriteLockHolder::Sqlite(conn)
+            }
+            DatabaseUrl::Postgres(_) => {
+                let mut conn = sqlx::PgConnection::connect(&db.url_text).await.unwrap();
+                sqlx::raw_sql("BEGIN; SELECT 1 FROM lab_meta FOR UPDATE")
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                WriteLockHolder::Postgres(conn)
+            }
+        }
+    }
+
+    async fn release(self) {
+        use sqlx::Connection;
+        match self {
+            WriteLockHolder::Sqlite(mut conn) => {
+                sqlx::query("ROLLBACK").execute(&mut conn).await.unwrap();
+                conn.close().await.unwrap();
+            }
+            WriteLockHolder::Postgres(mut conn) => {
+                sqlx::query("ROLLBACK").execute(&mut conn).await.unwrap();
+                conn.close().await.unwrap();
+            }
+        }
+    }
+}
 
 async fn what_is_written_is_read_back_after_reopening(backend: Backend) {
     let Some(db) = TestDb::new(backend) else {
