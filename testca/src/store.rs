@@ -21,7 +21,7 @@
 //! synchronous level or busy timeout), copies every row into its own value
 //! type on the responder's hot path, needs a process-wide driver
 //! registration, and has no `LISTEN`; the backends' error codes, roles and
-//! change detection differ anyway. [`on_pool!`] writes each query once for both.
+//! change detection differ anyway. The `on_pool!` macro writes each query once for both.
 
 mod database_url;
 mod watch;
