@@ -1649,3 +1649,93 @@ fn a_wrong_db_password_is_a_refused_login() {
     out.testca_error(&["refused the login", "check the user and password"]);
     assert!(!out.stderr.contains("secret-pw"), "{out:#?}");
 }
+
+#[test]
+fn db_grant_reader_lets_a_role_read_statuses_but_not_signer_keys() {
+    let Some(_) = common::backend::admin_url() else {
+        return;
+    };
+    let lab = Lab::empty_on(Backend::Postgres);
+    let db = lab.db.as_ref().unwrap();
+    // Owned: the database is dropped (with `lab`) before the roles are.
+    let (name, admin) = db
+        .postgres()
+        .map(|(n, a)| (n.to_string(), a.to_string()))
+        .unwrap();
+    let (name, admin) = (name.as_str(), admin.as_str());
+    let (writer, reader) = (format!("{name}_w"), format!("{name}_r"));
+    let in_db = common::backend::with_database(admin, name);
+    common::backend::admin_sql(
+        admin,
+        &[
+            &format!("CREATE ROLE \"{writer}\" LOGIN PASSWORD 'writer-pw'"),
+            &format!("CREATE ROLE \"{reader}\" LOGIN PASSWORD 'reader-pw'"),
+            &format!("ALTER DATABASE \"{name}\" OWNER TO \"{writer}\""),
+        ],
+    );
+    common::backend::admin_sql(
+        &in_db,
+        &[&format!("ALTER SCHEMA public OWNER TO \"{writer}\"")],
+    );
+    let as_writer = db.url_as(&writer, "writer-pw");
+    Out::of(lab.cmd(&["init"]).env("OCSPLAB_DB", &as_writer)).success();
+    let out = Out::of(
+        lab.cmd(&["db", "grant-reader", &reader])
+            .env("OCSPLAB_DB", &as_writer),
+    )
+    .success();
+    assert!(out.stdout.contains("no signer keys"), "{out:#?}");
+    // A bad role name is refused before any SQL is built from it.
+    Out::of(
+        lab.cmd(&["db", "grant-reader", "x; DROP TABLE certificates"])
+            .env("OCSPLAB_DB", &as_writer),
+    )
+    .testca_error(&["invalid role name"]);
+
+    let as_reader = db.url_as(&reader, "reader-pw");
+    let rt = runtime();
+    rt.block_on(async {
+        let pool = sqlx::PgPool::connect(&as_reader).await.unwrap();
+        let good: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM certificates WHERE name = 'localhost' AND revoked_at IS NULL",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(good, 1, "the reader reads statuses");
+        let refused = sqlx::query("SELECT key_pem FROM ocsp_signers")
+            .fetch_all(&pool)
+            .await
+            .unwrap_err();
+        let code = refused.as_database_error().and_then(|e| e.code());
+        assert_eq!(code.as_deref(), Some("42501"), "{refused}");
+        let refused = sqlx::query("UPDATE certificates SET revoked_at = 0")
+            .execute(&pool)
+            .await
+            .unwrap_err();
+        let code = refused.as_database_error().and_then(|e| e.code());
+        assert_eq!(code.as_deref(), Some("42501"), "{refused}");
+        pool.close().await;
+    });
+    // A testca command as the reader: a one-line refusal naming the fix.
+    Out::of(
+        lab.cmd(&["revoke", "localhost"])
+            .env("OCSPLAB_DB", &as_reader),
+    )
+    .testca_error(&["refused", "writer role"]);
+    assert_eq!(lab.entry("localhost")["status"], "good");
+    common::backend::admin_sql(
+        &in_db,
+        &[&format!(
+            "REASSIGN OWNED BY \"{writer}\" TO postgres; DROP OWNED BY \"{writer}\", \"{reader}\""
+        )],
+    );
+    drop(lab);
+    common::backend::admin_sql(
+        admin,
+        &[
+            &format!("DROP ROLE IF EXISTS \"{reader}\""),
+            &format!("DROP ROLE IF EXISTS \"{writer}\""),
+        ],
+    );
+}

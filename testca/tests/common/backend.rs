@@ -117,7 +117,6 @@ impl TestDb {
     }
 
     /// The PostgreSQL database's name and the cluster's superuser URL.
-    #[allow(dead_code)] // tests/store.rs only
     pub fn postgres(&self) -> Option<(&str, &str)> {
         self.postgres
             .as_ref()
