@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::backend::Backend;
+use common::backend::{Backend, WriteLockHolder};
 use common::{
     Lab, Out, block_on, ca_issuers, crl_uris, extension, hex_upper, load_cert, load_certs, mode,
     ocsp_uris, openssl_text, runtime, sans, serial_of, testca, tree, verify,
@@ -17,8 +17,7 @@ use openssl::asn1::Asn1Time;
 use openssl::nid::Nid;
 use openssl::pkey::Id;
 use openssl::x509::X509VerifyResult;
-use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{ConnectOptions, Connection};
+use testca::store::DatabaseUrl;
 use testca::{RevocationReason, RevocationStatus, Serial};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -1353,61 +1352,19 @@ fn init_force_keeps_foreign_files_next_to_a_lab() {
     assert_eq!(fs::read(lab.path("notes.txt")).unwrap(), b"mine");
 }
 
-/// A connection of another process holding the write lock.
-enum OtherWriter {
-    Sqlite(sqlx::SqliteConnection),
-    Postgres(sqlx::PgConnection),
-}
-
-impl OtherWriter {
-    async fn lock(lab: &Lab) -> OtherWriter {
-        match &lab.db {
-            None => {
-                let mut conn = SqliteConnectOptions::new()
-                    .filename(lab.path("revocation.db"))
-                    .connect()
-                    .await
-                    .unwrap();
-                sqlx::query("BEGIN IMMEDIATE")
-                    .execute(&mut conn)
-                    .await
-                    .unwrap();
-                OtherWriter::Sqlite(conn)
-            }
-            Some(db) => {
-                let mut conn = sqlx::PgConnection::connect(&db.url_text).await.unwrap();
-                sqlx::raw_sql("BEGIN; LOCK TABLE certificates IN EXCLUSIVE MODE")
-                    .execute(&mut conn)
-                    .await
-                    .unwrap();
-                OtherWriter::Postgres(conn)
-            }
-        }
-    }
-
-    async fn release(self) {
-        match self {
-            OtherWriter::Sqlite(mut conn) => {
-                sqlx::query("ROLLBACK").execute(&mut conn).await.unwrap();
-                conn.close().await.unwrap();
-            }
-            OtherWriter::Postgres(mut conn) => {
-                sqlx::query("ROLLBACK").execute(&mut conn).await.unwrap();
-                conn.close().await.unwrap();
-            }
-        }
-    }
-}
-
 #[test]
 fn locked_database_is_reported_and_nothing_changes() {
     let lab = Lab::init(&[]);
     let before = lab.snapshot();
 
-    // Another writer holds the write lock (PostgreSQL: a lock on the
-    // certificates that lets readers read, as SQLite's does).
+    // Another writer holds the write lock.
     let rt = runtime();
-    let writer = rt.block_on(OtherWriter::lock(&lab));
+    let sqlite = DatabaseUrl::sqlite(lab.path("revocation.db"));
+    let (url, url_text) = match &lab.db {
+        Some(db) => (&db.url, db.url_text.as_str()),
+        None => (&sqlite, ""),
+    };
+    let writer = rt.block_on(WriteLockHolder::take(url, url_text));
 
     let start = Instant::now();
     let out = lab.run(&["--lock-timeout", "300ms", "revoke", "localhost"]);

@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::backend::{Backend, TestDb, admin_sql};
+use common::backend::{Backend, TestDb, WriteLockHolder, admin_sql};
 use testca::cert_id::{HashAlg, IssuerHashes};
 use testca::faults::FaultMode;
 use testca::store::{
@@ -126,7 +126,7 @@ async fn concurrent_writers_cannot_both_take_a_name(backend: Backend) {
     for _ in 0..6 {
         stores.push(Store::open_in(&db.url, &options()).await.unwrap());
     }
-    let holder = WriteLockHolder::take(&db).await;
+    let holder = WriteLockHolder::take(&db.url, &db.url_text).await;
     let mut writers = Vec::new();
     for (i, store) in stores.into_iter().enumerate() {
         writers.push(tokio::spawn(async move {
@@ -152,53 +152,6 @@ async fn concurrent_writers_cannot_both_take_a_name(backend: Backend) {
     assert_eq!(store.certificates().await.unwrap().len(), 1);
     assert_eq!(store.generation().await.unwrap(), generation + 1);
     store.close().await;
-}
-
-/// Another process's open write transaction, holding the write lock.
-enum WriteLockHolder {
-    Sqlite(sqlx::SqliteConnection),
-    Postgres(sqlx::PgConnection),
-}
-
-impl WriteLockHolder {
-    async fn take(db: &TestDb) -> WriteLockHolder {
-        use sqlx::Connection;
-        match &db.url {
-            DatabaseUrl::Sqlite(path) => {
-                let mut conn =
-                    sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
-                        .await
-                        .unwrap();
-                sqlx::query("BEGIN IMMEDIATE")
-                    .execute(&mut conn)
-                    .await
-                    .unwrap();
-                WriteLockHolder::Sqlite(conn)
-            }
-            DatabaseUrl::Postgres(_) => {
-                let mut conn = sqlx::PgConnection::connect(&db.url_text).await.unwrap();
-                sqlx::raw_sql("BEGIN; SELECT 1 FROM lab_meta FOR UPDATE")
-                    .execute(&mut conn)
-                    .await
-                    .unwrap();
-                WriteLockHolder::Postgres(conn)
-            }
-        }
-    }
-
-    async fn release(self) {
-        use sqlx::Connection;
-        match self {
-            WriteLockHolder::Sqlite(mut conn) => {
-                sqlx::query("ROLLBACK").execute(&mut conn).await.unwrap();
-                conn.close().await.unwrap();
-            }
-            WriteLockHolder::Postgres(mut conn) => {
-                sqlx::query("ROLLBACK").execute(&mut conn).await.unwrap();
-                conn.close().await.unwrap();
-            }
-        }
-    }
 }
 
 async fn what_is_written_is_read_back_after_reopening(backend: Backend) {

@@ -181,3 +181,54 @@ pub fn admin_sql(admin: &str, statements: &[&str]) {
     .join()
     .unwrap();
 }
+
+/// Another process's open write transaction, holding the database's write
+/// lock (SQLite's `BEGIN IMMEDIATE`; PostgreSQL's lock on the generation
+/// row, which every writer takes first) while readers go on reading.
+pub enum WriteLockHolder {
+    /// On an SQLite file.
+    Sqlite(sqlx::SqliteConnection),
+    /// On a PostgreSQL database.
+    Postgres(PgConnection),
+}
+
+impl WriteLockHolder {
+    /// Takes the lock on `url` (`url_text`: the same with its password).
+    pub async fn take(url: &DatabaseUrl, url_text: &str) -> WriteLockHolder {
+        match url {
+            DatabaseUrl::Sqlite(path) => {
+                let mut conn =
+                    sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+                        .await
+                        .unwrap();
+                sqlx::query("BEGIN IMMEDIATE")
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                WriteLockHolder::Sqlite(conn)
+            }
+            DatabaseUrl::Postgres(_) => {
+                let mut conn = PgConnection::connect(url_text).await.unwrap();
+                sqlx::raw_sql("BEGIN; SELECT 1 FROM lab_meta FOR UPDATE")
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                WriteLockHolder::Postgres(conn)
+            }
+        }
+    }
+
+    /// Rolls back, releasing the lock.
+    pub async fn release(self) {
+        match self {
+            WriteLockHolder::Sqlite(mut conn) => {
+                sqlx::query("ROLLBACK").execute(&mut conn).await.unwrap();
+                conn.close().await.unwrap();
+            }
+            WriteLockHolder::Postgres(mut conn) => {
+                sqlx::query("ROLLBACK").execute(&mut conn).await.unwrap();
+                conn.close().await.unwrap();
+            }
+        }
+    }
+}
