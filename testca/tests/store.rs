@@ -13,8 +13,8 @@ use common::backend::{Backend, TestDb, WriteLockHolder, admin_sql};
 use testca::cert_id::{HashAlg, IssuerHashes};
 use testca::faults::FaultMode;
 use testca::store::{
-    Access, BulkCertificate, CertKind, CertSelector, DatabaseUrl, IssuerId, NewCertificate,
-    RevocationStatus, Store, StoreOptions,
+    Access, BulkCertificate, CertKind, CertSelector, Changes, DatabaseUrl, IssuerId,
+    NewCertificate, RevocationStatus, Store, StoreOptions,
 };
 use testca::{Error, RevocationReason, Serial};
 use time::OffsetDateTime;
@@ -447,13 +447,23 @@ async fn a_watch_sees_a_commit_from_another_connection(backend: Backend) {
         Backend::Postgres => Duration::from_secs(600),
     };
     let mut changes = reader.watch(poll).await.unwrap();
-    let start = changes.generation();
     if backend == Backend::Postgres {
         wait_until_listening(&changes).await;
     }
+    let seen = revoke_and_wait(&writer, &mut changes, "leaf-1", "the change is seen").await;
+    assert_eq!(changes.generation(), seen);
+    drop(changes);
+    reader.close().await;
+    writer.close().await;
+}
+
+/// Revokes `name` through `writer` and waits for `changes` to report the
+/// next generation (`why`: what the wait shows, for the failure message).
+async fn revoke_and_wait(writer: &Store, changes: &mut Changes, name: &str, why: &str) -> i64 {
+    let before = changes.generation();
     writer
         .revoke(
-            &CertSelector::Name("leaf-1".into()),
+            &CertSelector::Name(name.into()),
             OffsetDateTime::now_utc(),
             None,
         )
@@ -461,16 +471,13 @@ async fn a_watch_sees_a_commit_from_another_connection(backend: Backend) {
         .unwrap();
     let seen = tokio::time::timeout(PATIENCE, changes.next())
         .await
-        .expect("the change is seen")
+        .expect(why)
         .unwrap();
-    assert_eq!(seen, start + 1);
-    assert_eq!(changes.generation(), seen);
-    drop(changes);
-    reader.close().await;
-    writer.close().await;
+    assert_eq!(seen, before + 1, "{why}");
+    seen
 }
 
-async fn wait_until_listening(changes: &testca::store::Changes) {
+async fn wait_until_listening(changes: &Changes) {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     while !changes.listening() {
         assert!(
@@ -771,35 +778,16 @@ mod postgres_only {
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND query LIKE 'LISTEN%'"
             )],
         );
-        writer
-            .revoke(
-                &CertSelector::Name("leaf-1".into()),
-                OffsetDateTime::now_utc(),
-                None,
-            )
-            .await
-            .unwrap();
-        let start = changes.generation();
-        let seen = tokio::time::timeout(PATIENCE, changes.next())
-            .await
-            .expect("seen despite the dropped listener")
-            .unwrap();
-        assert_eq!(seen, start + 1);
+        revoke_and_wait(
+            &writer,
+            &mut changes,
+            "leaf-1",
+            "seen despite the dropped listener",
+        )
+        .await;
         wait_until_listening(&changes).await;
-        // Listening again: a change is delivered by NOTIFY once more.
-        writer
-            .revoke(
-                &CertSelector::Name("leaf-2".into()),
-                OffsetDateTime::now_utc(),
-                None,
-            )
-            .await
-            .unwrap();
-        let seen = tokio::time::timeout(PATIENCE, changes.next())
-            .await
-            .expect("seen after reconnecting")
-            .unwrap();
-        assert_eq!(seen, start + 2);
+        // Listening again after the reconnection, and changes are still seen.
+        revoke_and_wait(&writer, &mut changes, "leaf-2", "seen after reconnecting").await;
         drop(changes);
         reader.close().await;
         writer.close().await;
