@@ -793,6 +793,42 @@ mod postgres_only {
         writer.close().await;
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_store_outlives_its_connections_being_killed() {
+        let Some(db) = TestDb::new(Backend::Postgres) else {
+            return;
+        };
+        let (store, issuer) = with_leaves(&db, 1).await;
+        let (name, admin) = db.postgres().unwrap();
+        // Every connection of the pool dies, as when the server restarts.
+        admin_sql(
+            admin,
+            &[&format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+            )],
+        );
+        store
+            .revoke(
+                &CertSelector::Name("leaf-1".into()),
+                OffsetDateTime::now_utc(),
+                None,
+            )
+            .await
+            .expect("a fresh connection takes over");
+        let other = Store::open_in(&db.url, &options()).await.unwrap();
+        assert!(
+            other
+                .status(issuer, &serial(1))
+                .await
+                .unwrap()
+                .unwrap()
+                .is_revoked(),
+            "the acknowledged revocation is committed"
+        );
+        other.close().await;
+        store.close().await;
+    }
+
     fn one_line_naming(err: &Error, url_shown: &str, fix: &str) {
         let line = err.to_string();
         assert!(!line.contains('\n'), "{line}");
