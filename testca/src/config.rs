@@ -24,6 +24,10 @@ pub struct LabConfig {
     pub crl_base: String,
     /// Key algorithm of every key of the lab.
     pub key_alg: KeyAlg,
+    /// The PostgreSQL database that holds the lab's revocation database,
+    /// without its password; absent for the SQLite file in the lab directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
 }
 
 impl LabConfig {
@@ -56,6 +60,7 @@ impl LabConfig {
             ca_issuers_base,
             crl_base,
             key_alg,
+            database: None,
         })
     }
 

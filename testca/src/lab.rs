@@ -15,7 +15,9 @@ use crate::faults::{Fault, FaultMode, FaultTarget};
 use crate::ids::IssuerId;
 use crate::key_alg::{KeyAlg, load_key_pem};
 use crate::recovery::{self, LabLock, Recovery};
-use crate::store::{CertKind, CertRecord, CertSelector, NewCertificate, Store, StoreOptions};
+use crate::store::{
+    CertKind, CertRecord, CertSelector, DatabaseUrl, NewCertificate, Store, StoreOptions,
+};
 use labcore::files::{Secrecy, create_private_dir, read_text, write_atomic};
 use labcore::layout::{DEFAULT_LEAF, Layout};
 use labcore::{CaName, RevocationReason};
@@ -133,6 +135,18 @@ impl Lab {
         options: &InitOptions,
         store_options: &StoreOptions,
     ) -> Result<Lab> {
+        Self::init_with(dir, None, options, store_options).await
+    }
+
+    /// [`Lab::init`] with the revocation database in `database` (a
+    /// PostgreSQL database; `None` for the SQLite file in the lab directory).
+    /// A PostgreSQL database already holding a lab is replaced only with `force`.
+    pub async fn init_with(
+        dir: &Path,
+        database: Option<&DatabaseUrl>,
+        options: &InitOptions,
+        store_options: &StoreOptions,
+    ) -> Result<Lab> {
         let layout = Layout::new(dir);
         let only_lab_entries = layout.holds_only_lab_entries()?;
         if layout.is_lab() || only_lab_entries && dir_has_entries(dir)? {
@@ -142,12 +156,18 @@ impl Lab {
         } else if !only_lab_entries {
             return Err(Error::DirNotEmpty(dir.to_path_buf()));
         }
-        let config = LabConfig::new(
+        let mut config = LabConfig::new(
             &options.ocsp_url,
             options.ca_issuers_base.as_deref(),
             options.crl_base.as_deref(),
             options.key_alg,
         )?;
+        let database = database
+            .cloned()
+            .unwrap_or_else(|| DatabaseUrl::sqlite(layout.database()));
+        if database.is_postgres() {
+            config.database = Some(database.to_string());
+        }
 
         // Everything is generated before the old lab is removed.
         let root = authority::issue_root(config.key_alg)?;
@@ -172,6 +192,14 @@ impl Lab {
             },
         )?;
 
+        // A PostgreSQL database is reached, and checked, before anything on
+        // disk changes: a wrong URL leaves the directory as it was.
+        let early_store = match database {
+            DatabaseUrl::Postgres(_) => {
+                Some(Store::create_in(&database, store_options, options.force).await?)
+            }
+            DatabaseUrl::Sqlite(_) => None,
+        };
         if options.force {
             layout.remove_lab_entries()?;
         }
@@ -179,7 +207,10 @@ impl Lab {
         #[cfg(unix)]
         labcore::files::restrict(dir, 0o700)?;
         let lock = LabLock::open(&layout)?;
-        let store = Store::create(&layout.database(), store_options).await?;
+        let store = match early_store {
+            Some(store) => store,
+            None => Store::create_in(&database, store_options, options.force).await?,
+        };
         let root_id = add_issuer(&store, &root).await?;
         let intermediate_id = add_issuer(&store, &intermediate).await?;
         store
@@ -229,6 +260,17 @@ impl Lab {
     /// command left (see [`recovery`]; [`Lab::recovery`] tells what was done).
     /// A lab made under a permissive umask is made private (0700).
     pub async fn open(dir: &Path, store_options: &StoreOptions) -> Result<Lab> {
+        Self::open_with(dir, None, store_options).await
+    }
+
+    /// [`Lab::open`] with the revocation database in `database` (`None`: the
+    /// SQLite file in the lab directory). It must be the database the lab
+    /// was made with (`lab.toml` records which).
+    pub async fn open_with(
+        dir: &Path,
+        database: Option<&DatabaseUrl>,
+        store_options: &StoreOptions,
+    ) -> Result<Lab> {
         let layout = Layout::new(dir);
         layout.require_lab()?;
         // Best effort: a user who does not own the lab may still read it.
@@ -237,7 +279,8 @@ impl Lab {
             tracing::warn!("{e}");
         }
         let config = LabConfig::load(&layout.config())?;
-        let store = Store::open(&layout.database(), store_options).await?;
+        let database = lab_database(&layout, &config, database)?;
+        let store = Store::open_in(&database, store_options).await?;
         let lock = LabLock::open(&layout)?;
         // Another command writing files now holds the lock: its staging
         // files are not left-overs, and recovery waits for a later command.
@@ -560,6 +603,49 @@ impl Lab {
         let staged = staging.keep();
         recovery::move_into_place(&staged, &final_dir)?;
         self.store.find(&CertSelector::Serial(leaf.serial)).await
+    }
+}
+
+/// The database of the lab in `layout` made with `config`, given `given`
+/// (`--db`): the one recorded at `init`, or a clear error naming it.
+fn lab_database(
+    layout: &Layout,
+    config: &LabConfig,
+    given: Option<&DatabaseUrl>,
+) -> Result<DatabaseUrl> {
+    let sqlite = DatabaseUrl::sqlite(layout.database());
+    let wrong = |kept: String, given: String, fix: &'static str| Error::WrongDatabase {
+        dir: layout.dir().to_path_buf(),
+        kept,
+        given,
+        fix,
+    };
+    match (&config.database, given) {
+        (None, None) => Ok(sqlite),
+        (None, Some(DatabaseUrl::Sqlite(path))) => Ok(DatabaseUrl::sqlite(path)),
+        (None, Some(given @ DatabaseUrl::Postgres(_))) => Err(wrong(
+            sqlite.to_string(),
+            given.to_string(),
+            "leave out --db (and OCSPLAB_DB)",
+        )),
+        (Some(kept), None | Some(DatabaseUrl::Sqlite(_))) => Err(wrong(
+            kept.clone(),
+            given.map_or_else(|| sqlite.to_string(), ToString::to_string),
+            "pass its URL, with the password, in --db or OCSPLAB_DB",
+        )),
+        (Some(kept), Some(DatabaseUrl::Postgres(url))) => {
+            let same = crate::store::PostgresUrl::parse(kept)
+                .is_ok_and(|recorded| recorded.identity() == url.identity());
+            if same {
+                Ok(DatabaseUrl::Postgres(url.clone()))
+            } else {
+                Err(wrong(
+                    kept.clone(),
+                    url.to_string(),
+                    "pass the lab's own database in --db or OCSPLAB_DB",
+                ))
+            }
+        }
     }
 }
 

@@ -12,6 +12,7 @@ use labcore::{CaName, RevocationReason};
 use testca::bulk::{BulkOptions, issue_bulk};
 use testca::export::{ExportFormat, OPENSSL_INDEX_ATTR, export};
 use testca::faults::FaultMode;
+use testca::store::DatabaseUrl;
 use testca::{
     CertSelector, InitOptions, IssueOptions, KeyAlg, Lab, Serial, SignerDefects, StoreOptions,
     report,
@@ -30,6 +31,11 @@ struct Cli {
     /// How long to wait when another process holds the database's write lock.
     #[arg(long, global = true, env = "OCSPLAB_LOCK_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
     lock_timeout: Duration,
+
+    /// Revocation database in PostgreSQL, postgres://USER:PASSWORD@HOST:PORT/DATABASE (the lab
+    /// remembers it at init; later commands must name it again) [default: the SQLite file DIR/revocation.db].
+    #[arg(long, global = true, env = "OCSPLAB_DB", hide_env_values = true, value_name = "URL", value_parser = parse_db)]
+    db: Option<DatabaseUrl>,
 
     #[command(subcommand)]
     command: Command,
@@ -62,6 +68,25 @@ enum Command {
     Fault(FaultCommand),
     /// Serve the lab's control plane: a JSON API under /api/v1/ (token in LAB/api-token) and a web console at /.
     Serve(ServeArgs),
+    /// The revocation database: where it is, its schema version, and PostgreSQL roles.
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum DbCommand {
+    /// Print the database, its backend, schema version and generation.
+    Status,
+    /// Let a PostgreSQL role read what a responder needs (statuses, issuers, faults, generation,
+    /// which certificates are signers) and nothing else: not the signers' private keys, no writes.
+    /// Run as the writer (the role that ran init); create the role first (CREATE ROLE … LOGIN).
+    GrantReader(GrantReaderArgs),
+}
+
+#[derive(Args, Debug)]
+struct GrantReaderArgs {
+    /// The reader role.
+    role: String,
 }
 
 #[derive(Args, Debug)]
@@ -322,6 +347,18 @@ async fn export_to_file(
     Ok(summary)
 }
 
+/// `--db`: a PostgreSQL URL. The SQLite file is always the lab's own, so it is not named.
+fn parse_db(text: &str) -> Result<DatabaseUrl, String> {
+    match text.parse::<DatabaseUrl>() {
+        Ok(db @ DatabaseUrl::Postgres(_)) => Ok(db),
+        Ok(DatabaseUrl::Sqlite(_)) => Err(format!(
+            "'{text}' is not a PostgreSQL URL; {}",
+            testca::store::EXPECTED_URL
+        )),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 fn parse_key_alg(text: &str) -> Result<KeyAlg, String> {
     text.parse().map_err(|e: testca::Error| e.to_string())
 }
@@ -409,7 +446,7 @@ async fn run(cli: Cli) -> Result<()> {
             // A lab kept in a volume may be stale (an older version, or made for another
             // responder address): say so now rather than serve certificates nobody can check.
             let dir = cli.dir.display();
-            let lab = Lab::open(&cli.dir, &store_options).await.map_err(|e| {
+            let lab = Lab::open_with(&cli.dir, cli.db.as_ref(), &store_options).await.map_err(|e| {
                 anyhow::anyhow!(
                     "the lab already in {dir} cannot be used ({e}): remove it (docker compose down -v) to make a new one"
                 )
@@ -434,7 +471,7 @@ async fn run(cli: Cli) -> Result<()> {
             key_alg: args.key_alg,
             force: args.force,
         };
-        let lab = Lab::init(&cli.dir, &options, &store_options).await?;
+        let lab = Lab::init_with(&cli.dir, cli.db.as_ref(), &options, &store_options).await?;
         let layout = lab.layout();
         println!("created lab in {}", layout.dir().display());
         println!("  OCSP URL:        {}", lab.config().ocsp_url);
@@ -447,12 +484,12 @@ async fn run(cli: Cli) -> Result<()> {
             "  localhost chain: {}",
             layout.leaf_dir("localhost").join("fullchain.pem").display()
         );
-        println!("  database:        {}", layout.database().display());
+        println!("  database:        {}", lab.store().database());
         println!("  API token:       {}", layout.api_token().display());
         lab.close().await;
         return Ok(());
     }
-    let lab = Lab::open(&cli.dir, &store_options).await?;
+    let lab = Lab::open_with(&cli.dir, cli.db.as_ref(), &store_options).await?;
     if !lab.recovery().is_empty() {
         eprintln!("testca: {}", lab.recovery());
     }
@@ -652,6 +689,26 @@ async fn command(lab: &Lab, command: Command) -> Result<()> {
                     report::details(&cert, &lab.files_of(&cert), OffsetDateTime::now_utc())
                 );
             }
+        }
+        Command::Db(DbCommand::Status) => {
+            let store = lab.store();
+            let backend = if store.database().is_postgres() {
+                "PostgreSQL"
+            } else {
+                "SQLite"
+            };
+            println!("database:       {}", store.database());
+            println!("backend:        {backend}");
+            println!("schema version: {}", store.schema_version().await?);
+            println!("generation:     {}", store.generation().await?);
+        }
+        Command::Db(DbCommand::GrantReader(args)) => {
+            lab.store().grant_reader(&args.role).await?;
+            println!(
+                "{} may now read {} (no signer keys, no writes)",
+                args.role,
+                lab.store().database()
+            );
         }
     }
     Ok(())

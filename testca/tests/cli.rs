@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::backend::{Backend, WriteLockHolder};
 use common::{
     Lab, Out, block_on, ca_issuers, crl_uris, extension, hex_upper, load_cert, load_certs, mode,
     ocsp_uris, openssl_text, runtime, sans, serial_of, testca, tree, verify,
@@ -17,8 +18,7 @@ use openssl::asn1::Asn1Time;
 use openssl::nid::Nid;
 use openssl::pkey::Id;
 use openssl::x509::X509VerifyResult;
-use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{ConnectOptions, Connection};
+use testca::store::DatabaseUrl;
 use testca::{RevocationStatus, Serial};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -119,9 +119,21 @@ fn init_prints_where_things_are_and_writes_the_layout() {
     assert!(out.stdout.starts_with("created lab in "), "{out:#?}");
     assert!(out.stdout.contains("http://127.0.0.1:8080/"), "{out:#?}");
     assert!(out.stdout.contains("fullchain.pem"), "{out:#?}");
+    // The SQLite file, or nothing on disk when the database is in PostgreSQL.
+    let database = if lab.on_postgres() {
+        assert!(!lab.path("revocation.db").exists());
+        let db = lab.db.as_ref().unwrap();
+        assert!(
+            out.stdout.contains(&format!("database:        {}", db.url)),
+            "{out:#?}"
+        );
+        "lab.toml"
+    } else {
+        "revocation.db"
+    };
     for file in [
         "lab.toml",
-        "revocation.db",
+        database,
         "ca/bundle.pem",
         "ca/root/cert.pem",
         "ca/root/key.pem",
@@ -408,7 +420,7 @@ fn init_refuses_an_unknown_key_alg() {
 fn dir_is_accepted_before_and_after_the_subcommand() {
     let lab = Lab::empty();
     let out = Out::of(
-        testca()
+        lab.testca()
             .current_dir(lab.tmp.path())
             .arg("--dir")
             .arg(&lab.dir)
@@ -416,7 +428,7 @@ fn dir_is_accepted_before_and_after_the_subcommand() {
     );
     out.success();
     let after = Out::of(
-        testca()
+        lab.testca()
             .current_dir(lab.tmp.path())
             .args(["list", "--json", "--dir"])
             .arg(&lab.dir),
@@ -424,7 +436,7 @@ fn dir_is_accepted_before_and_after_the_subcommand() {
     .success();
     assert_eq!(after.stdout, lab.list_text());
     let issued = Out::of(
-        testca()
+        lab.testca()
             .current_dir(lab.tmp.path())
             .args(["issue", "after"])
             .arg(format!("--dir={}", lab.dir.display())),
@@ -437,7 +449,7 @@ fn dir_is_accepted_before_and_after_the_subcommand() {
 fn ocsplab_dir_env_is_honoured() {
     let lab = Lab::empty();
     Out::of(
-        testca()
+        lab.testca()
             .current_dir(lab.tmp.path())
             .env("OCSPLAB_DIR", &lab.dir)
             .arg("init"),
@@ -446,7 +458,7 @@ fn ocsplab_dir_env_is_honoured() {
     assert!(lab.path("lab.toml").is_file());
     assert!(!lab.tmp.path().join("lab").join("lab").exists());
     let listed = Out::of(
-        testca()
+        lab.testca()
             .current_dir(lab.tmp.path())
             .env("OCSPLAB_DIR", &lab.dir)
             .args(["list", "--json"]),
@@ -458,7 +470,7 @@ fn ocsplab_dir_env_is_honoured() {
     let elsewhere = lab.tmp.path().join("elsewhere");
     fs::create_dir(&elsewhere).unwrap();
     let out = Out::of(
-        testca()
+        lab.testca()
             .current_dir(lab.tmp.path())
             .env("OCSPLAB_DIR", &lab.dir)
             .arg("--dir")
@@ -1348,15 +1360,12 @@ fn locked_database_is_reported_and_nothing_changes() {
 
     // Another writer holds the write lock.
     let rt = runtime();
-    let mut writer = rt
-        .block_on(
-            SqliteConnectOptions::new()
-                .filename(lab.path("revocation.db"))
-                .connect(),
-        )
-        .unwrap();
-    rt.block_on(sqlx::query("BEGIN IMMEDIATE").execute(&mut writer))
-        .unwrap();
+    let sqlite = DatabaseUrl::sqlite(lab.path("revocation.db"));
+    let (url, url_text) = match &lab.db {
+        Some(db) => (&db.url, db.url_text.as_str()),
+        None => (&sqlite, ""),
+    };
+    let writer = rt.block_on(WriteLockHolder::take(url, url_text));
 
     let start = Instant::now();
     let out = lab.run(&["--lock-timeout", "300ms", "revoke", "localhost"]);
@@ -1390,9 +1399,7 @@ fn locked_database_is_reported_and_nothing_changes() {
     // Readers are not blocked by the writer.
     lab.run(&["list"]).success();
 
-    rt.block_on(sqlx::query("ROLLBACK").execute(&mut writer))
-        .unwrap();
-    rt.block_on(writer.close()).unwrap();
+    rt.block_on(writer.release());
 
     assert_eq!(lab.snapshot(), before);
     assert_eq!(lab.entry("localhost")["status"], "good");
@@ -1490,4 +1497,203 @@ fn hex_helper_matches_testca_serials() {
         .collect::<Vec<_>>()
         .join(":");
     assert!(text.contains(&colon), "{text}");
+}
+
+// ----------------------------------------------------------------- --db
+
+/// A lab whose database is in PostgreSQL, made by `testca init` with `--db`
+/// in the environment; `None` (reported skipped) without a test cluster.
+fn postgres_lab() -> Option<Lab> {
+    common::backend::admin_url()?;
+    let lab = Lab::empty_on(Backend::Postgres);
+    lab.run(&["init"]).success();
+    Some(lab)
+}
+
+#[test]
+fn db_keeps_the_revocation_database_in_postgres() {
+    let Some(lab) = postgres_lab() else { return };
+    let db = lab.db.as_ref().unwrap();
+    assert!(!lab.path("revocation.db").exists(), "no SQLite file");
+    let toml = fs::read_to_string(lab.path("lab.toml")).unwrap();
+    assert!(
+        toml.contains(&format!("database = \"{}\"", db.url)),
+        "{toml}"
+    );
+    let password = url::Url::parse(&db.url_text)
+        .unwrap()
+        .password()
+        .unwrap()
+        .to_string();
+    assert!(!toml.contains(&password), "no password in lab.toml: {toml}");
+    lab.run(&["revoke", "localhost", "--reason", "keyCompromise"])
+        .success();
+    assert_eq!(lab.entry("localhost")["status"], "revoked");
+    let status = lab.run(&["db", "status"]).success().stdout;
+    assert!(status.contains("backend:        PostgreSQL"), "{status}");
+    assert!(status.contains("schema version: 2"), "{status}");
+    assert!(status.contains(&db.url.to_string()), "{status}");
+}
+
+#[test]
+fn a_postgres_lab_needs_its_db_on_every_command() {
+    let Some(lab) = postgres_lab() else { return };
+    let db = lab.db.as_ref().unwrap();
+    let before = lab.snapshot();
+    // Without --db: the lab names where its database is.
+    let out = Out::of(
+        testca()
+            .current_dir(lab.tmp.path())
+            .arg("--dir")
+            .arg(&lab.dir)
+            .args(["revoke", "localhost"]),
+    );
+    out.testca_error(&[&db.url.to_string(), "pass its URL", "OCSPLAB_DB"]);
+    // Another database: refused, naming both.
+    let other = common::backend::with_database(&db.url_text, "another_lab");
+    let out = Out::of(lab.cmd(&["revoke", "localhost"]).env("OCSPLAB_DB", &other));
+    out.testca_error(&["another_lab", &db.url.to_string(), "the lab's own database"]);
+    assert_eq!(lab.snapshot(), before, "nothing changed");
+}
+
+#[test]
+fn a_sqlite_lab_refuses_a_db_url() {
+    let lab = Lab::empty_on(Backend::Sqlite);
+    lab.run(&["init"]).success();
+    let out = lab.run(&[
+        "--db",
+        "postgres://lab:secret-pw@127.0.0.1:5432/lab",
+        "list",
+    ]);
+    out.testca_error(&["revocation.db", "leave out --db"]);
+    assert!(!out.stderr.contains("secret-pw"), "{out:#?}");
+    let status = lab.run(&["db", "status"]).success().stdout;
+    assert!(status.contains("backend:        SQLite"), "{status}");
+    lab.run(&["db", "grant-reader", "ocsplab_reader"])
+        .testca_error(&["PostgreSQL", "SQLite has no roles"]);
+}
+
+#[test]
+fn bad_db_urls_get_one_line_naming_them_without_the_password() {
+    let lab = Lab::empty_on(Backend::Sqlite);
+    // Nothing listens on this port.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://lab:secret-pw@127.0.0.1:{port}/lab");
+    let out = lab.run(&["--db", &url, "init"]);
+    out.testca_error(&[
+        &format!("postgres://lab@127.0.0.1:{port}/lab"),
+        "cannot reach",
+        "check the host and port",
+    ]);
+    assert!(!out.stderr.contains("secret-pw"), "{out:#?}");
+    assert!(!lab.dir.exists(), "the lab directory is not made");
+    // Not a PostgreSQL URL: a usage error.
+    lab.run(&["--db", "mysql://root:secret-pw@db/lab", "init"])
+        .clap_error("error: invalid value", &["--db", "postgres://"]);
+    lab.run(&["--db", "revocation.db", "init"])
+        .clap_error("error: invalid value", &["not a PostgreSQL URL"]);
+}
+
+#[test]
+fn a_wrong_db_password_is_a_refused_login() {
+    let Some(lab) = postgres_lab() else { return };
+    let db = lab.db.as_ref().unwrap();
+    let wrong = db.url_as("postgres", "secret-pw");
+    let out = Out::of(lab.cmd(&["list"]).env("OCSPLAB_DB", &wrong));
+    out.testca_error(&["refused the login", "check the user and password"]);
+    assert!(!out.stderr.contains("secret-pw"), "{out:#?}");
+}
+
+#[test]
+fn db_grant_reader_lets_a_role_read_statuses_but_not_signer_keys() {
+    let Some(_) = common::backend::admin_url() else {
+        return;
+    };
+    let lab = Lab::empty_on(Backend::Postgres);
+    let db = lab.db.as_ref().unwrap();
+    // Owned: the database is dropped (with `lab`) before the roles are.
+    let (name, admin) = db
+        .postgres()
+        .map(|(n, a)| (n.to_string(), a.to_string()))
+        .unwrap();
+    let (name, admin) = (name.as_str(), admin.as_str());
+    let (writer, reader) = (format!("{name}_w"), format!("{name}_r"));
+    let in_db = common::backend::with_database(admin, name);
+    common::backend::admin_sql(
+        admin,
+        &[
+            &format!("CREATE ROLE \"{writer}\" LOGIN PASSWORD 'writer-pw'"),
+            &format!("CREATE ROLE \"{reader}\" LOGIN PASSWORD 'reader-pw'"),
+            &format!("ALTER DATABASE \"{name}\" OWNER TO \"{writer}\""),
+        ],
+    );
+    common::backend::admin_sql(
+        &in_db,
+        &[&format!("ALTER SCHEMA public OWNER TO \"{writer}\"")],
+    );
+    let as_writer = db.url_as(&writer, "writer-pw");
+    Out::of(lab.cmd(&["init"]).env("OCSPLAB_DB", &as_writer)).success();
+    let out = Out::of(
+        lab.cmd(&["db", "grant-reader", &reader])
+            .env("OCSPLAB_DB", &as_writer),
+    )
+    .success();
+    assert!(out.stdout.contains("no signer keys"), "{out:#?}");
+    // A bad role name is refused before any SQL is built from it.
+    Out::of(
+        lab.cmd(&["db", "grant-reader", "x; DROP TABLE certificates"])
+            .env("OCSPLAB_DB", &as_writer),
+    )
+    .testca_error(&["invalid role name"]);
+
+    let as_reader = db.url_as(&reader, "reader-pw");
+    let rt = runtime();
+    rt.block_on(async {
+        let pool = sqlx::PgPool::connect(&as_reader).await.unwrap();
+        let good: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM certificates WHERE name = 'localhost' AND revoked_at IS NULL",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(good, 1, "the reader reads statuses");
+        let refused = sqlx::query("SELECT key_pem FROM ocsp_signers")
+            .fetch_all(&pool)
+            .await
+            .unwrap_err();
+        let code = refused.as_database_error().and_then(|e| e.code());
+        assert_eq!(code.as_deref(), Some("42501"), "{refused}");
+        let refused = sqlx::query("UPDATE certificates SET revoked_at = 0")
+            .execute(&pool)
+            .await
+            .unwrap_err();
+        let code = refused.as_database_error().and_then(|e| e.code());
+        assert_eq!(code.as_deref(), Some("42501"), "{refused}");
+        pool.close().await;
+    });
+    // A testca command as the reader: a one-line refusal naming the fix.
+    Out::of(
+        lab.cmd(&["revoke", "localhost"])
+            .env("OCSPLAB_DB", &as_reader),
+    )
+    .testca_error(&["refused", "writer role"]);
+    assert_eq!(lab.entry("localhost")["status"], "good");
+    common::backend::admin_sql(
+        &in_db,
+        &[&format!(
+            "REASSIGN OWNED BY \"{writer}\" TO postgres; DROP OWNED BY \"{writer}\", \"{reader}\""
+        )],
+    );
+    drop(lab);
+    common::backend::admin_sql(
+        admin,
+        &[
+            &format!("DROP ROLE IF EXISTS \"{reader}\""),
+            &format!("DROP ROLE IF EXISTS \"{writer}\""),
+        ],
+    );
 }

@@ -75,6 +75,7 @@ impl From<Error> for Problem {
                 (StatusCode::BAD_REQUEST, "invalid-value")
             }
             Error::Locked(_) => (StatusCode::SERVICE_UNAVAILABLE, "database-locked"),
+            Error::Unreachable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "database-unreachable"),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         Problem::new(status, kind, error.to_string())
@@ -103,5 +104,15 @@ mod tests {
         assert_eq!(problem.body()["status"], 404);
         let invalid = Problem::from(Error::invalid("revocation reason", "x", "one of …"));
         assert_eq!(invalid.status, StatusCode::BAD_REQUEST);
+        // A PostgreSQL server gone away is temporary, like a lock: 503.
+        let gone = Problem::from(Error::Unreachable {
+            database: "postgres://lab@db/lab".into(),
+            reason: "Connection refused".into(),
+        });
+        assert_eq!(gone.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            gone.body()["type"],
+            "urn:ocsplab:problem:database-unreachable"
+        );
     }
 }

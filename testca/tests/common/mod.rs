@@ -16,11 +16,29 @@ use serde_json::Value;
 use tempfile::TempDir;
 use testca::{Store, StoreOptions};
 
+pub mod backend;
+
+use backend::{Backend, TestDb};
+
+/// Set to `postgres` to run the command-line suite with every lab's
+/// database in PostgreSQL (`OCSPLAB_TEST_PG` names the cluster): `scripts/test`
+/// runs this suite once per backend.
+pub const TEST_BACKEND: &str = "OCSPLAB_TEST_BACKEND";
+
+/// The backend the command-line suite runs on.
+pub fn suite_backend() -> Backend {
+    match std::env::var(TEST_BACKEND).as_deref() {
+        Ok("postgres") => Backend::Postgres,
+        _ => Backend::Sqlite,
+    }
+}
+
 /// The `testca` binary with a clean environment: no lab directory, lock
 /// timeout or log filter inherited from whoever runs the tests.
 pub fn testca() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_testca"));
     cmd.env_remove("OCSPLAB_DIR")
+        .env_remove("OCSPLAB_DB")
         .env_remove("OCSPLAB_LOCK_TIMEOUT")
         .env_remove("RUST_LOG");
     cmd
@@ -101,14 +119,34 @@ pub struct Lab {
     pub tmp: TempDir,
     /// The lab directory (`<tmp>/lab`).
     pub dir: PathBuf,
+    /// The lab's PostgreSQL database, passed to every command as OCSPLAB_DB
+    /// (`None`: the SQLite file in the lab directory).
+    pub db: Option<TestDb>,
 }
 
 impl Lab {
     /// A temporary directory; the lab directory in it does not exist yet.
+    /// Its database is on the suite's backend ([`suite_backend`]).
     pub fn empty() -> Lab {
+        Lab::empty_on(suite_backend())
+    }
+
+    /// A temporary directory whose lab keeps its database on `backend`.
+    pub fn empty_on(backend: Backend) -> Lab {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("lab");
-        Lab { tmp, dir }
+        let db = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => {
+                Some(TestDb::new(Backend::Postgres).expect("OCSPLAB_TEST_PG names the cluster"))
+            }
+        };
+        Lab { tmp, dir, db }
+    }
+
+    /// Whether the lab's database is in PostgreSQL (no `revocation.db` file).
+    pub fn on_postgres(&self) -> bool {
+        self.db.is_some()
     }
 
     /// A lab made by `testca init` with `args`.
@@ -120,9 +158,19 @@ impl Lab {
         lab
     }
 
+    /// The bare `testca` command (no `--dir`), with the lab's database in
+    /// its environment when that is PostgreSQL.
+    pub fn testca(&self) -> Command {
+        let mut cmd = testca();
+        if let Some(db) = &self.db {
+            cmd.env("OCSPLAB_DB", &db.url_text);
+        }
+        cmd
+    }
+
     /// `testca --dir <lab> ARGS`, run in the temporary directory.
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = testca();
+        let mut cmd = self.testca();
         cmd.current_dir(self.tmp.path())
             .arg("--dir")
             .arg(&self.dir)
@@ -182,9 +230,11 @@ impl Lab {
 
     /// The revocation database, opened with the library as another process would.
     pub async fn store(&self) -> Store {
-        Store::open(&self.path("revocation.db"), &StoreOptions::default())
-            .await
-            .unwrap()
+        match &self.db {
+            Some(db) => Store::open_in(&db.url, &StoreOptions::default()).await,
+            None => Store::open(&self.path("revocation.db"), &StoreOptions::default()).await,
+        }
+        .unwrap()
     }
 
     /// What must not change when a command fails: `list --json` and the
