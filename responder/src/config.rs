@@ -59,8 +59,8 @@ pub struct Config {
     pub sign_with: SignWith,
 
     /// ResponderID form: the SHA-1 of the signer's key, or its subject name.
-    #[arg(long, env = "OCSPLAB_RESPONDER_ID", value_enum, default_value_t = ResponderIdArg::ByKey)]
-    pub responder_id: ResponderIdArg,
+    #[arg(long, env = "OCSPLAB_RESPONDER_ID", value_enum, default_value_t = ResponderIdKind::ByKey)]
+    pub responder_id: ResponderIdKind,
 
     /// Answer for a serial the issuer never issued: `unknown`, or `revoked` (RFC 6960 §2.2
     /// extended revoked: revocationTime 1970-01-01, reason certificateHold).
@@ -125,24 +125,6 @@ pub enum SignWith {
     Delegated,
     /// The issuing CA's own key.
     Issuer,
-}
-
-/// ResponderID form.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ResponderIdArg {
-    /// byKey: SHA-1 of the signer's public key.
-    ByKey,
-    /// byName: the signer's subject.
-    ByName,
-}
-
-impl From<ResponderIdArg> for ResponderIdKind {
-    fn from(arg: ResponderIdArg) -> Self {
-        match arg {
-            ResponderIdArg::ByKey => ResponderIdKind::ByKey,
-            ResponderIdArg::ByName => ResponderIdKind::ByName,
-        }
-    }
 }
 
 /// Answer for serials an issuer never issued.
