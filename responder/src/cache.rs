@@ -291,7 +291,10 @@ mod tests {
         }
         let (issued, unissued) = cache.weights();
         let budget = split_budget(MIB);
-        assert!(issued + unissued <= MIB - budget.prepared, "{issued} + {unissued}");
+        assert!(
+            issued + unissued <= MIB - budget.prepared,
+            "{issued} + {unissued}"
+        );
         assert_eq!(budget.issued + budget.unissued + budget.prepared, MIB);
     }
 
@@ -310,7 +313,12 @@ mod tests {
     }
 
     fn layer(source: &MemorySource, reuse_for: Duration) -> Cache<&MemorySource> {
-        Cache::new(source, split_budget(MIB), reuse_for, CacheCounters::default())
+        Cache::new(
+            source,
+            split_budget(MIB),
+            reuse_for,
+            CacheCounters::default(),
+        )
     }
 
     const HOUR: Duration = Duration::from_secs(3600);

@@ -71,7 +71,9 @@ impl Bend {
         validity: Duration,
         clock_skew: Duration,
     ) -> (SystemTime, Option<SystemTime>) {
-        let backdated = now.checked_sub(clock_skew).unwrap_or(SystemTime::UNIX_EPOCH);
+        let backdated = now
+            .checked_sub(clock_skew)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
         match self.times {
             Times::Normal => (backdated, Some(now + validity)),
             Times::Stale => {
@@ -192,7 +194,10 @@ mod tests {
             match mode {
                 FaultMode::Delay(d) => assert_eq!(e, Effect::Delay(d)),
                 FaultMode::Stale | FaultMode::Future | FaultMode::NoNextUpdate => {
-                    assert!(matches!(e, Effect::Bend(b) if b.times != Times::Normal), "{mode}")
+                    assert!(
+                        matches!(e, Effect::Bend(b) if b.times != Times::Normal),
+                        "{mode}"
+                    )
                 }
                 FaultMode::BadSignature | FaultMode::WrongSigner | FaultMode::WrongCertId => {
                     assert!(matches!(e, Effect::Bend(b) if b.is_bent()), "{mode}")
@@ -248,7 +253,10 @@ mod tests {
     #[tokio::test]
     async fn a_certificates_own_fault_wins_and_others_are_untouched() {
         let fx = Fixture::new(vec![
-            fault(FaultMode::Stale, Some(&Serial::from_bytes(&[7]).unwrap().to_hex())),
+            fault(
+                FaultMode::Stale,
+                Some(&Serial::from_bytes(&[7]).unwrap().to_hex()),
+            ),
             fault(FaultMode::Http500, None),
         ]);
         let source = MemorySource::default();
@@ -264,7 +272,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_delayed_answer_is_never_reused() {
-        let fx = Fixture::new(vec![fault(FaultMode::Delay(Duration::from_millis(1)), None)]);
+        let fx = Fixture::new(vec![fault(
+            FaultMode::Delay(Duration::from_millis(1)),
+            None,
+        )]);
         let source = MemorySource::default();
         let layer = Faults::new(&source, Family::default());
         let request = fx.request(&[7], None);

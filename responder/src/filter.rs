@@ -49,7 +49,10 @@ impl Rules {
             });
         }
         if self.unknown_issuer == UnknownIssuer::Unauthorized
-            && request.cert_ids.iter().any(|c| view.issuer_for(c).is_none())
+            && request
+                .cert_ids
+                .iter()
+                .any(|c| view.issuer_for(c).is_none())
         {
             return Err(AnswerError::UnknownIssuer);
         }
@@ -81,9 +84,9 @@ impl<S: Source> Source for Filter<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Failure;
     use crate::response::ErrorStatus;
     use crate::source::testing::{Fixture, MemorySource, cert_id_request};
-    use crate::error::Failure;
     use testca::cert_id::HashAlg;
 
     const RULES: Rules = Rules {
@@ -106,14 +109,20 @@ mod tests {
         let fx = Fixture::new(vec![]);
         let malformed = Some(Failure::Ocsp(ErrorStatus::MalformedRequest));
         assert_eq!(failure(RULES, &fx, &fx.request(&[1], Some(&[]))), malformed);
-        assert_eq!(failure(RULES, &fx, &fx.request(&[1], Some(&[7; 33]))), malformed);
+        assert_eq!(
+            failure(RULES, &fx, &fx.request(&[1], Some(&[7; 33]))),
+            malformed
+        );
         assert_eq!(failure(RULES, &fx, &fx.request(&[1], Some(&[7; 32]))), None);
         let long = Rules {
             max_nonce: RFC9654_MAX_NONCE_LEN,
             ..RULES
         };
         assert_eq!(failure(long, &fx, &fx.request(&[1], Some(&[7; 100]))), None);
-        assert_eq!(failure(long, &fx, &fx.request(&[1], Some(&[7; 129]))), malformed);
+        assert_eq!(
+            failure(long, &fx, &fx.request(&[1], Some(&[7; 129]))),
+            malformed
+        );
     }
 
     #[test]

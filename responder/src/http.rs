@@ -219,7 +219,13 @@ async fn ocsp(
         && prepared.is_current(responder)
     {
         responder.count_hit();
-        return send(responder, request.method, &prepared, &headers, SystemTime::now());
+        return send(
+            responder,
+            request.method,
+            &prepared,
+            &headers,
+            SystemTime::now(),
+        );
     }
     let answered = match request.der {
         Ok(der) => responder.answer(&der).await,
@@ -236,7 +242,13 @@ async fn ocsp(
                     .prepared
                     .insert(request.method, request.raw, prepared.clone());
             }
-            send(responder, request.method, &prepared, &headers, SystemTime::now())
+            send(
+                responder,
+                request.method,
+                &prepared,
+                &headers,
+                SystemTime::now(),
+            )
         }
         Err(e) => failed(responder, request.method, e.failure()),
     }
@@ -263,7 +275,10 @@ impl Prepared {
                 fixed.push((name, value));
             }
         };
-        add(header::LAST_MODIFIED, &httpdate::fmt_http_date(signed.this_update));
+        add(
+            header::LAST_MODIFIED,
+            &httpdate::fmt_http_date(signed.this_update),
+        );
         if let Some(next) = signed.next_update {
             add(header::EXPIRES, &httpdate::fmt_http_date(next));
         }
@@ -287,7 +302,12 @@ impl Prepared {
 
     fn weight(&self, key: usize) -> u64 {
         let headers: usize = self.fixed.iter().map(|(_, v)| v.len() + 16).sum();
-        entry_weight(key, self.signed.der.len(), self.signed.statuses.len(), headers)
+        entry_weight(
+            key,
+            self.signed.der.len(),
+            self.signed.statuses.len(),
+            headers,
+        )
     }
 }
 
@@ -301,7 +321,10 @@ pub fn signed_headers(
     now: SystemTime,
 ) -> (StatusCode, HeaderMap) {
     let mut headers = HeaderMap::with_capacity(6);
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(OCSP_RESPONSE));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(OCSP_RESPONSE),
+    );
     let signed = &prepared.signed;
     match (method, !signed.nonce) {
         (metrics::Method::Get, true) => {
@@ -363,11 +386,17 @@ pub fn failure_response(failure: Failure) -> (StatusCode, HeaderMap, Bytes) {
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(NO_CACHE));
     match failure {
         Failure::Ocsp(status) => {
-            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(OCSP_RESPONSE));
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(OCSP_RESPONSE),
+            );
             (StatusCode::OK, headers, Bytes::from_static(status.der()))
         }
         Failure::NotOcsp(bytes) => {
-            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(OCSP_RESPONSE));
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(OCSP_RESPONSE),
+            );
             (StatusCode::OK, headers, Bytes::from_static(bytes))
         }
         Failure::Http500 => {
@@ -411,7 +440,12 @@ fn not_ocsp(responder: &Responder, not: NotOcsp, post: bool) -> Response {
             } else {
                 metrics::Method::Get
             };
-            count(responder, method, StatusCode::PAYLOAD_TOO_LARGE, Outcome::None);
+            count(
+                responder,
+                method,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                Outcome::None,
+            );
             (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!(
@@ -488,12 +522,7 @@ fn insert(headers: &mut HeaderMap, name: header::HeaderName, value: &str) {
     }
 }
 
-fn count(
-    responder: &Responder,
-    method: metrics::Method,
-    status: StatusCode,
-    outcome: Outcome,
-) {
+fn count(responder: &Responder, method: metrics::Method, status: StatusCode, outcome: Outcome) {
     responder
         .metrics
         .responses
@@ -585,13 +614,25 @@ mod tests {
     #[test]
     fn what_is_no_ocsp_request() {
         let no = |m: &Method, p: &str, body: &[u8]| decode(m, p, body, "/ocsp/", 4).err();
-        assert_eq!(no(&Method::GET, "/other/MAA=", b""), Some(NotOcsp::OutsidePrefix));
-        assert_eq!(no(&Method::POST, "/other", b""), Some(NotOcsp::OutsidePrefix));
+        assert_eq!(
+            no(&Method::GET, "/other/MAA=", b""),
+            Some(NotOcsp::OutsidePrefix)
+        );
+        assert_eq!(
+            no(&Method::POST, "/other", b""),
+            Some(NotOcsp::OutsidePrefix)
+        );
         assert_eq!(no(&Method::GET, "/ocsp/", b""), Some(NotOcsp::Usage));
         assert_eq!(no(&Method::PUT, "/ocsp/", b""), Some(NotOcsp::Method));
         // The limit holds for the decoded GET request as for a POST body.
-        assert_eq!(no(&Method::GET, "/ocsp/MAMCAQA=", b""), Some(NotOcsp::TooLarge));
-        assert_eq!(no(&Method::POST, "/ocsp/", &[0; 5]), Some(NotOcsp::TooLarge));
+        assert_eq!(
+            no(&Method::GET, "/ocsp/MAMCAQA=", b""),
+            Some(NotOcsp::TooLarge)
+        );
+        assert_eq!(
+            no(&Method::POST, "/ocsp/", &[0; 5]),
+            Some(NotOcsp::TooLarge)
+        );
         assert_eq!(no(&Method::POST, "/ocsp/", &[0; 4]), None);
     }
 
@@ -599,8 +640,7 @@ mod tests {
     fn a_get_answer_carries_the_rfc_5019_headers() {
         let next = at() + Duration::from_secs(3600);
         let prepared = Prepared::new(signed(false, Some(next)), 1);
-        let (status, h) =
-            signed_headers(&prepared, metrics::Method::Get, &HeaderMap::new(), at());
+        let (status, h) = signed_headers(&prepared, metrics::Method::Get, &HeaderMap::new(), at());
         assert_eq!(status, StatusCode::OK);
         assert_eq!(value(&h, header::CONTENT_TYPE), OCSP_RESPONSE);
         assert_eq!(
@@ -627,7 +667,12 @@ mod tests {
         let prepared = Prepared::new(signed(false, Some(at() + Duration::from_secs(60))), 1);
         let mut request = HeaderMap::new();
         let etag = format!("\"{}\"", "ab".repeat(16));
-        for tag in [etag.clone(), format!("W/{etag}"), format!("\"x\", {etag}"), "*".into()] {
+        for tag in [
+            etag.clone(),
+            format!("W/{etag}"),
+            format!("\"x\", {etag}"),
+            "*".into(),
+        ] {
             request.insert(header::IF_NONE_MATCH, HeaderValue::from_str(&tag).unwrap());
             let (status, _) = signed_headers(&prepared, metrics::Method::Get, &request, at());
             assert_eq!(status, StatusCode::NOT_MODIFIED, "{tag}");

@@ -184,7 +184,10 @@ mod tests {
     #[test]
     fn outcomes_of_statuses() {
         assert_eq!(Outcome::of(&[Status::Good, Status::Good]), Outcome::Good);
-        assert_eq!(Outcome::of(&[Status::Good, Status::Unknown]), Outcome::Mixed);
+        assert_eq!(
+            Outcome::of(&[Status::Good, Status::Unknown]),
+            Outcome::Mixed
+        );
         assert_eq!(Outcome::of(&[]), Outcome::None);
         assert_eq!(
             Outcome::Error(ErrorStatus::Unauthorized).name(),

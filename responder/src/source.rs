@@ -90,8 +90,10 @@ pub trait Source: Send + Sync {
 /// uses it to keep a signature when only unrelated rows changed.
 pub trait Statuses: Source {
     /// The status of each CertID of `query`.
-    fn statuses(&self, query: Query<'_>)
-    -> impl Future<Output = Result<Vec<Status>, AnswerError>> + Send;
+    fn statuses(
+        &self,
+        query: Query<'_>,
+    ) -> impl Future<Output = Result<Vec<Status>, AnswerError>> + Send;
 }
 
 impl<S: Source> Source for &S {
@@ -489,7 +491,10 @@ pub(crate) mod testing {
 
     impl MemorySource {
         pub(crate) fn set(&self, serial: &[u8], status: Status) {
-            self.statuses.lock().unwrap().insert(serial.to_vec(), status);
+            self.statuses
+                .lock()
+                .unwrap()
+                .insert(serial.to_vec(), status);
         }
 
         /// Answers signed so far.
@@ -627,10 +632,7 @@ mod tests {
         assert_eq!(signed.outcome, Outcome::Good);
         assert_eq!(signed.signer, signer.fingerprint);
         assert!(signed.reusable);
-        assert_eq!(
-            &signed.digest[..],
-            &sha2::Sha256::digest(&signed.der)[..16]
-        );
+        assert_eq!(&signed.digest[..], &sha2::Sha256::digest(&signed.der)[..16]);
         use der::Decode;
         let parsed = x509_ocsp::OcspResponse::from_der(&signed.der).unwrap();
         assert_eq!(
