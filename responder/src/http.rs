@@ -200,6 +200,21 @@ pub fn decode<'a>(
     }
 }
 
+/// The raw form a prepared answer may be kept under: the path of a GET, the
+/// body of a POST at or below the prefix.
+fn raw_request<'a>(
+    method: &Method,
+    path: &'a str,
+    body: &'a [u8],
+    prefix: &str,
+) -> Option<(metrics::Method, &'a [u8])> {
+    match *method {
+        Method::GET | Method::HEAD => Some((metrics::Method::Get, path.as_bytes())),
+        Method::POST if under_prefix(path, prefix) => Some((metrics::Method::Post, body)),
+        _ => None,
+    }
+}
+
 /// GET `PREFIX<base64 request>` or POST `PREFIX` with a DER body.
 async fn ocsp(
     State(state): State<Arc<OcspState>>,
@@ -211,22 +226,19 @@ async fn ocsp(
     let responder = &state.responder;
     let config = responder.config();
     let prefix = config.path_prefix.as_str();
+    // A repeated request is answered before anything is decoded: only requests
+    // that decoded and were answered are ever kept under their raw form.
+    if let Some((kind, raw)) = raw_request(&method, uri.path(), &body, prefix)
+        && let Some(prepared) = state.prepared.get(kind, raw)
+        && prepared.is_current(responder)
+    {
+        responder.count_hit();
+        return send(responder, kind, &prepared, &headers, SystemTime::now());
+    }
     let request = match decode(&method, uri.path(), &body, prefix, config.max_request_bytes) {
         Ok(request) => request,
         Err(not) => return not_ocsp(responder, not, method == Method::POST),
     };
-    if let Some(prepared) = state.prepared.get(request.method, request.raw)
-        && prepared.is_current(responder)
-    {
-        responder.count_hit();
-        return send(
-            responder,
-            request.method,
-            &prepared,
-            &headers,
-            SystemTime::now(),
-        );
-    }
     let answered = match request.der {
         Ok(der) => responder.answer(&der).await,
         Err(e) => {
@@ -237,7 +249,7 @@ async fn ocsp(
     match answered {
         Ok(Answered { signed, generation }) => {
             let prepared = Arc::new(Prepared::new(signed, generation));
-            if prepared.signed.reusable && !prepared.signed.unissued {
+            if prepared.signed.reusable {
                 state
                     .prepared
                     .insert(request.method, request.raw, prepared.clone());
@@ -295,9 +307,18 @@ impl Prepared {
     /// commit seen since, and within the reuse time.
     fn is_current(&self, responder: &Responder) -> bool {
         let watch = responder.watch();
-        self.generation == watch.last().generation
-            && watch.unchanged()
-            && self.signed.produced.elapsed() < responder.config().reuse_for()
+        self.still_true(
+            watch.last().generation,
+            watch.unchanged(),
+            responder.config().reuse_for(),
+        )
+    }
+
+    /// Whether an answer made at its generation is still true when the
+    /// directory is at `generation` (`unchanged`: no commit seen since) and
+    /// answers are reused for `reuse_for`.
+    fn still_true(&self, generation: i64, unchanged: bool, reuse_for: std::time::Duration) -> bool {
+        unchanged && self.generation == generation && self.signed.produced.elapsed() < reuse_for
     }
 
     fn weight(&self, key: usize) -> u64 {
@@ -465,9 +486,18 @@ fn not_ocsp(responder: &Responder, not: NotOcsp, post: bool) -> Response {
 }
 
 /// Prepared answers by raw request, one table per method, bounded by bytes.
+/// As in the CertID cache, answers about serials or issuers never issued
+/// have their own small share, so that a flood of made-up serials cannot
+/// evict the answers for real certificates.
 struct PreparedAnswers {
-    get: PreparedBucket,
-    post: PreparedBucket,
+    get: Shares,
+    post: Shares,
+}
+
+/// The tables of one method: (issued, never issued).
+struct Shares {
+    issued: PreparedBucket,
+    unissued: PreparedBucket,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -483,16 +513,25 @@ type PreparedBucket = quick_cache::sync::Cache<Vec<u8>, Arc<Prepared>, PreparedW
 
 impl PreparedAnswers {
     fn new(bytes: u64) -> Self {
-        let half = (bytes / 2).max(1);
-        let items = usize::try_from((half / TYPICAL_ENTRY).max(1)).unwrap_or(usize::MAX);
-        let bucket = || PreparedBucket::with_weighter(items, half, PreparedWeight);
+        let budget = crate::cache::split_budget(bytes / 2);
+        // Of each method's half: the never-issued share as in the CertID cache, the rest issued.
+        let shares = || {
+            let bucket = |weight: u64| {
+                let items = usize::try_from((weight / TYPICAL_ENTRY).max(1)).unwrap_or(usize::MAX);
+                PreparedBucket::with_weighter(items, weight.max(1), PreparedWeight)
+            };
+            Shares {
+                issued: bucket(bytes / 2 - budget.unissued),
+                unissued: bucket(budget.unissued),
+            }
+        };
         PreparedAnswers {
-            get: bucket(),
-            post: bucket(),
+            get: shares(),
+            post: shares(),
         }
     }
 
-    fn bucket(&self, method: metrics::Method) -> &PreparedBucket {
+    fn shares(&self, method: metrics::Method) -> &Shares {
         match method {
             metrics::Method::Get => &self.get,
             metrics::Method::Post => &self.post,
@@ -500,15 +539,28 @@ impl PreparedAnswers {
     }
 
     fn get(&self, method: metrics::Method, raw: &[u8]) -> Option<Arc<Prepared>> {
-        self.bucket(method).get(raw)
+        let shares = self.shares(method);
+        shares.issued.get(raw).or_else(|| shares.unissued.get(raw))
     }
 
     fn insert(&self, method: metrics::Method, raw: &[u8], prepared: Arc<Prepared>) {
-        self.bucket(method).insert(raw.to_vec(), prepared);
+        let shares = self.shares(method);
+        // A serial issued since moves from one table to the other.
+        let (table, other) = if prepared.signed.unissued {
+            (&shares.unissued, &shares.issued)
+        } else {
+            (&shares.issued, &shares.unissued)
+        };
+        other.remove(raw);
+        table.insert(raw.to_vec(), prepared);
     }
 
+    #[cfg(test)]
     fn weight(&self) -> u64 {
-        self.get.weight() + self.post.weight()
+        [&self.get, &self.post]
+            .iter()
+            .map(|s| s.issued.weight() + s.unissued.weight())
+            .sum()
     }
 }
 
@@ -714,6 +766,22 @@ mod tests {
     }
 
     #[test]
+    fn a_prepared_answer_is_true_at_its_generation_only() {
+        let prepared = Prepared::new(signed(false, None), 7);
+        let hour = Duration::from_secs(3600);
+        assert!(prepared.still_true(7, true, hour));
+        assert!(!prepared.still_true(8, true, hour), "a newer generation");
+        assert!(
+            !prepared.still_true(7, false, hour),
+            "a commit not yet loaded"
+        );
+        assert!(
+            !prepared.still_true(7, true, Duration::ZERO),
+            "older than reuse_for"
+        );
+    }
+
+    #[test]
     fn prepared_answers_are_bounded_by_bytes_and_kept_per_method() {
         let answers = PreparedAnswers::new(1 << 20);
         let prepared = Arc::new(Prepared::new(signed(false, None), 1));
@@ -725,5 +793,37 @@ mod tests {
         answers.insert(metrics::Method::Post, b"0\x00", prepared.clone());
         assert!(answers.get(metrics::Method::Post, b"0\x00").is_some());
         assert!(answers.get(metrics::Method::Get, b"0\x00").is_none());
+    }
+
+    #[test]
+    fn a_flood_of_never_issued_answers_evicts_no_prepared_issued_one() {
+        let answers = PreparedAnswers::new(1 << 20);
+        let issued = Arc::new(Prepared::new(signed(false, None), 1));
+        let mut unissued = (*signed(false, None)).clone();
+        unissued.unissued = true;
+        let unissued = Arc::new(Prepared::new(Arc::new(unissued), 1));
+        for n in 0..50u32 {
+            answers.insert(
+                metrics::Method::Get,
+                format!("/i{n}").as_bytes(),
+                issued.clone(),
+            );
+        }
+        for n in 0..50_000u32 {
+            answers.insert(
+                metrics::Method::Get,
+                format!("/u{n}").as_bytes(),
+                unissued.clone(),
+            );
+        }
+        for n in 0..50u32 {
+            assert!(
+                answers
+                    .get(metrics::Method::Get, format!("/i{n}").as_bytes())
+                    .is_some(),
+                "issued answer {n} evicted by the flood"
+            );
+        }
+        assert!(answers.weight() <= 1 << 20);
     }
 }
