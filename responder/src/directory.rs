@@ -10,12 +10,11 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwap;
 use rcgen::KeyPair;
 use testca::cert_id::{HashAlg, IssuerHashes};
-use testca::faults::{Fault, FaultMode};
+use testca::faults::Fault;
 use testca::key_alg::load_key_pem;
 use testca::layout::{Layout, read_text};
 use testca::store::{ChangeProbe, IssuerId, RevocationStatus, Store, WalIndexHeader};
 use testca::{CaName, Serial};
-use time::OffsetDateTime;
 use tracing::debug;
 
 use crate::config::{Config, SignWith};
@@ -250,21 +249,9 @@ impl Directory {
         self.issuers.iter().rev().find_map(|i| i.signer.clone())
     }
 
-    /// The fault in force for a request about these serials: a certificate's
-    /// own fault first, else the one for every certificate.
-    pub fn fault_for(
-        &self,
-        serials: &[Option<Serial>],
-        now: OffsetDateTime,
-    ) -> Option<(FaultMode, Option<String>)> {
-        let active = || self.faults.iter().filter(|f| f.active_at(now));
-        let own = active().find(|f| {
-            f.certificate
-                .as_ref()
-                .is_some_and(|t| serials.iter().flatten().any(|s| s.to_hex() == t.serial))
-        });
-        own.or_else(|| active().find(|f| f.certificate.is_none()))
-            .map(|f| (f.mode, f.certificate.as_ref().map(|t| t.name.clone())))
+    /// The faults stored at this generation (some may have expired since).
+    pub fn faults(&self) -> &[Fault] {
+        &self.faults
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use testca::Serial;
-use testca::faults::FaultMode;
+use testca::faults::{Fault, FaultMode};
 use time::OffsetDateTime;
 use tracing::warn;
 
@@ -133,6 +133,24 @@ pub fn effect(mode: FaultMode) -> Effect {
     }
 }
 
+/// The fault in force at `now` for a request about these serials: a
+/// certificate's own fault first, else the one for every certificate; with
+/// the certificate's name, for the log.
+pub fn fault_for(
+    faults: &[Fault],
+    serials: &[Option<Serial>],
+    now: OffsetDateTime,
+) -> Option<(FaultMode, Option<String>)> {
+    let active = || faults.iter().filter(|f| f.active_at(now));
+    let own = active().find(|f| {
+        f.certificate
+            .as_ref()
+            .is_some_and(|t| serials.iter().flatten().any(|s| s.to_hex() == t.serial))
+    });
+    own.or_else(|| active().find(|f| f.certificate.is_none()))
+        .map(|f| (f.mode, f.certificate.as_ref().map(|t| t.name.clone())))
+}
+
 /// The faults layer.
 #[derive(Debug)]
 pub struct Faults<S> {
@@ -155,7 +173,9 @@ impl<S: Source> Source for Faults<S> {
             .iter()
             .map(|c| Serial::from_bytes(&c.serial).ok())
             .collect();
-        let Some((mode, cert)) = query.view.fault_for(&serials, OffsetDateTime::now_utc()) else {
+        let Some((mode, cert)) =
+            fault_for(query.view.faults(), &serials, OffsetDateTime::now_utc())
+        else {
             return self.inner.response(query).await;
         };
         warn!(fault = %mode, certificate = cert.as_deref().unwrap_or("*"), "fault injected");
@@ -237,6 +257,22 @@ mod tests {
             }),
             expires_at: None,
         }
+    }
+
+    #[test]
+    fn an_expired_fault_is_no_longer_in_force() {
+        let now = OffsetDateTime::now_utc();
+        let mut expired = fault(FaultMode::TryLater, None);
+        expired.expires_at = Some(now - time::Duration::SECOND);
+        let serial = Serial::from_bytes(&[7]);
+        let serials = [serial.ok()];
+        assert_eq!(fault_for(&[expired.clone()], &serials, now), None);
+        let mut lasting = expired;
+        lasting.expires_at = Some(now + time::Duration::SECOND);
+        assert_eq!(
+            fault_for(&[lasting], &serials, now),
+            Some((FaultMode::TryLater, None))
+        );
     }
 
     #[tokio::test]
