@@ -12,7 +12,7 @@ use std::time::SystemTime;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use quick_cache::Weighter;
@@ -216,28 +216,34 @@ fn raw_request<'a>(
 }
 
 /// GET `PREFIX<base64 request>` or POST `PREFIX` with a DER body.
-async fn ocsp(
-    State(state): State<Arc<OcspState>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn ocsp(State(state): State<Arc<OcspState>>, request: axum::extract::Request) -> Response {
     let responder = &state.responder;
     let config = responder.config();
     let prefix = config.path_prefix.as_str();
+    // The request is taken whole (not through extractors that copy its parts).
+    let (parts, body) = request.into_parts();
+    let (method, uri, headers) = (&parts.method, &parts.uri, &parts.headers);
+    let body = if *method == Method::POST {
+        // The accept loop has read and bounded the body already.
+        match axum::body::to_bytes(body, config.max_request_bytes).await {
+            Ok(body) => body,
+            Err(_) => return not_ocsp(responder, NotOcsp::TooLarge, true),
+        }
+    } else {
+        Bytes::new()
+    };
     // A repeated request is answered before anything is decoded: only requests
     // that decoded and were answered are ever kept under their raw form.
-    if let Some((kind, raw)) = raw_request(&method, uri.path(), &body, prefix)
+    if let Some((kind, raw)) = raw_request(method, uri.path(), &body, prefix)
         && let Some(prepared) = state.prepared.get(kind, raw)
         && prepared.is_current(responder)
     {
         responder.count_hit();
-        return send(responder, kind, &prepared, &headers, SystemTime::now());
+        return send(responder, kind, &prepared, headers, SystemTime::now());
     }
-    let request = match decode(&method, uri.path(), &body, prefix, config.max_request_bytes) {
+    let request = match decode(method, uri.path(), &body, prefix, config.max_request_bytes) {
         Ok(request) => request,
-        Err(not) => return not_ocsp(responder, not, method == Method::POST),
+        Err(not) => return not_ocsp(responder, not, *method == Method::POST),
     };
     let answered = match request.der {
         Ok(der) => responder.answer(&der).await,
@@ -258,7 +264,7 @@ async fn ocsp(
                 responder,
                 request.method,
                 &prepared,
-                &headers,
+                headers,
                 SystemTime::now(),
             )
         }
@@ -273,18 +279,23 @@ pub struct Prepared {
     generation: i64,
     /// Strong validator over the DER.
     etag: String,
-    /// Content-Type, Last-Modified, Expires and ETag.
-    fixed: Vec<(HeaderName, HeaderValue)>,
+    /// Content-Type, Last-Modified, Expires and ETag: the headers of a GET's
+    /// answer but Cache-Control, whose max-age counts down.
+    fixed: HeaderMap,
 }
 
 impl Prepared {
     /// Formats the headers of `signed`, true at `generation`.
     pub fn new(signed: Arc<Signed>, generation: i64) -> Self {
         let etag = format!("\"{}\"", hex(&signed.digest));
-        let mut fixed = Vec::with_capacity(4);
+        let mut fixed = HeaderMap::with_capacity(6);
+        fixed.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(OCSP_RESPONSE),
+        );
         let mut add = |name, text: &str| {
             if let Ok(value) = HeaderValue::from_str(text) {
-                fixed.push((name, value));
+                fixed.insert(name, value);
             }
         };
         add(
@@ -322,7 +333,7 @@ impl Prepared {
     }
 
     fn weight(&self, key: usize) -> u64 {
-        let headers: usize = self.fixed.iter().map(|(_, v)| v.len() + 16).sum();
+        let headers: usize = self.fixed.iter().map(|(_, v)| v.len() + 32).sum();
         entry_weight(
             key,
             self.signed.der.len(),
@@ -395,10 +406,15 @@ fn send(
 ) -> Response {
     let (status, headers) = signed_headers(prepared, method, request_headers, now);
     count(responder, method, status, prepared.signed.outcome);
-    if status == StatusCode::NOT_MODIFIED {
-        return (status, headers).into_response();
-    }
-    (status, headers, prepared.signed.der.clone()).into_response()
+    let body = if status == StatusCode::NOT_MODIFIED {
+        axum::body::Body::empty()
+    } else {
+        axum::body::Body::from(prepared.signed.der.clone())
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response
 }
 
 /// What a failure looks like over HTTP: the one mapping from [`Failure`] to HTTP.
@@ -610,6 +626,7 @@ fn usage(prefix: &str) -> Response {
 mod tests {
     use super::*;
     use crate::response::{ErrorStatus, Status};
+    use axum::http::HeaderName;
     use std::time::{Duration, Instant};
 
     fn signed(nonce: bool, next: Option<SystemTime>) -> Arc<Signed> {
