@@ -15,6 +15,7 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use prometheus_client::metrics::counter::Counter;
 use quick_cache::Weighter;
 use tracing::debug;
 
@@ -254,7 +255,7 @@ async fn ocsp(State(state): State<Arc<OcspState>>, request: axum::extract::Reque
     };
     match answered {
         Ok(Answered { signed, generation }) => {
-            let prepared = Arc::new(Prepared::new(signed, generation));
+            let prepared = Arc::new(Prepared::new(signed, generation).counted_in(responder));
             if prepared.signed.reusable {
                 state
                     .prepared
@@ -282,6 +283,8 @@ pub struct Prepared {
     /// Content-Type, Last-Modified, Expires and ETag: the headers of a GET's
     /// answer but Cache-Control, whose max-age counts down.
     fixed: HeaderMap,
+    /// Its response counters, looked up once: GET 200, GET 304, POST 200.
+    counters: Option<[Counter; 3]>,
 }
 
 impl Prepared {
@@ -311,6 +314,45 @@ impl Prepared {
             generation,
             etag,
             fixed,
+            counters: None,
+        }
+    }
+
+    /// Looks up its response counters once, so that a hit does not.
+    fn counted_in(mut self, responder: &Responder) -> Self {
+        let outcome = self.signed.outcome;
+        let counter = |method, status: StatusCode| {
+            responder
+                .metrics
+                .responses
+                .get_or_create(&ResponseLabels {
+                    method,
+                    http_status: status.as_u16(),
+                    ocsp_status: outcome,
+                })
+                .clone()
+        };
+        self.counters = Some([
+            counter(metrics::Method::Get, StatusCode::OK),
+            counter(metrics::Method::Get, StatusCode::NOT_MODIFIED),
+            counter(metrics::Method::Post, StatusCode::OK),
+        ]);
+        self
+    }
+
+    /// Counts one response sent.
+    fn count(&self, responder: &Responder, method: metrics::Method, status: StatusCode) {
+        let slot = match (method, status) {
+            (metrics::Method::Get, StatusCode::OK) => Some(0),
+            (metrics::Method::Get, StatusCode::NOT_MODIFIED) => Some(1),
+            (metrics::Method::Post, StatusCode::OK) => Some(2),
+            _ => None,
+        };
+        match (&self.counters, slot) {
+            (Some(counters), Some(slot)) => {
+                counters[slot].inc();
+            }
+            _ => count(responder, method, status, self.signed.outcome),
         }
     }
 
@@ -405,7 +447,7 @@ fn send(
     now: SystemTime,
 ) -> Response {
     let (status, headers) = signed_headers(prepared, method, request_headers, now);
-    count(responder, method, status, prepared.signed.outcome);
+    prepared.count(responder, method, status);
     let body = if status == StatusCode::NOT_MODIFIED {
         axum::body::Body::empty()
     } else {
@@ -650,7 +692,7 @@ mod tests {
         SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000)
     }
 
-    fn value<'a>(headers: &'a HeaderMap, name: HeaderName) -> &'a str {
+    fn value(headers: &HeaderMap, name: HeaderName) -> &str {
         headers
             .get(name)
             .and_then(|v| v.to_str().ok())
