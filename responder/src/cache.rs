@@ -240,7 +240,6 @@ mod tests {
                     der: Bytes::from(vec![0u8; 1500]),
                     this_update: SystemTime::now(),
                     next_update: None,
-                    digest: [0; 16],
                     outcome: Outcome::of(&[status]),
                     statuses: vec![status],
                     signer: [0; 20],

@@ -8,7 +8,6 @@ use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
 use prometheus_client::metrics::histogram::Histogram;
-use sha2::Digest;
 use testca::store::{RevocationStatus, Store};
 use testca::{RevocationReason, Serial};
 use x509_cert::ext::pkix::CrlReason;
@@ -58,8 +57,6 @@ pub struct Signed {
     pub this_update: SystemTime,
     /// nextUpdate, when present.
     pub next_update: Option<SystemTime>,
-    /// The first 16 bytes of the SHA-256 of `der` (the HTTP layer's entity tag).
-    pub digest: [u8; 16],
     /// good, revoked, unknown or mixed.
     pub outcome: Outcome,
     /// The status of each CertID, in request order.
@@ -282,14 +279,10 @@ async fn sign(
     } else {
         tokio::task::spawn_blocking(build).await??
     };
-    let digest = sha2::Sha256::digest(&der);
-    let mut first = [0u8; 16];
-    first.copy_from_slice(&digest[..16]);
     Ok(Signed {
         der: Bytes::from(der),
         this_update,
         next_update,
-        digest: first,
         outcome: Outcome::of(&statuses),
         statuses,
         signer: signer.fingerprint,
@@ -537,7 +530,6 @@ pub(crate) mod testing {
             let der = Bytes::from(format!("answer #{n}").into_bytes());
             let now = SystemTime::now();
             Ok(Arc::new(Signed {
-                digest: [n as u8; 16],
                 der,
                 this_update: now,
                 next_update: Some(now + std::time::Duration::from_secs(3600)),
@@ -632,7 +624,6 @@ mod tests {
         assert_eq!(signed.outcome, Outcome::Good);
         assert_eq!(signed.signer, signer.fingerprint);
         assert!(signed.reusable);
-        assert_eq!(&signed.digest[..], &sha2::Sha256::digest(&signed.der)[..16]);
         use der::Decode;
         let parsed = x509_ocsp::OcspResponse::from_der(&signed.der).unwrap();
         assert_eq!(
