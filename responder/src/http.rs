@@ -40,23 +40,23 @@ pub struct DropConnection;
 pub fn router(responder: Arc<Responder>) -> Router {
     let limit = responder.config().max_request_bytes;
     let prepared = PreparedAnswers::new(responder.budget().prepared);
-    let ocsp_state = Arc::new(OcspState {
-        responder: responder.clone(),
+    let state = Arc::new(HttpState {
+        responder,
         prepared,
     });
-    let ocsp_routes = Router::new().fallback(ocsp).with_state(ocsp_state);
     Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/ca/{file}", get(ca_certificate))
         .route("/crl/{file}", get(crl))
-        .with_state(responder)
-        .fallback_service(ocsp_routes)
+        .fallback(ocsp)
         .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
 }
 
 /// 200 when the database answers.
-async fn health(State(responder): State<Arc<Responder>>) -> Response {
+async fn health(State(state): State<Arc<HttpState>>) -> Response {
+    let responder = &state.responder;
     match responder.directory().await {
         Ok(dir) => (
             StatusCode::OK,
@@ -71,7 +71,8 @@ async fn health(State(responder): State<Arc<Responder>>) -> Response {
     }
 }
 
-async fn metrics(State(responder): State<Arc<Responder>>) -> Response {
+async fn metrics(State(state): State<Arc<HttpState>>) -> Response {
+    let responder = &state.responder;
     (
         [(
             header::CONTENT_TYPE,
@@ -83,10 +84,8 @@ async fn metrics(State(responder): State<Arc<Responder>>) -> Response {
 }
 
 /// A CA certificate, DER, at the CA Issuers URL that testca writes (`/ca/intermediate.der`).
-async fn ca_certificate(
-    State(responder): State<Arc<Responder>>,
-    Path(file): Path<String>,
-) -> Response {
+async fn ca_certificate(State(state): State<Arc<HttpState>>, Path(file): Path<String>) -> Response {
+    let responder = &state.responder;
     let Some(name) = file.strip_suffix(".der") else {
         return (
             StatusCode::NOT_FOUND,
@@ -115,7 +114,8 @@ async fn ca_certificate(
 }
 
 /// A CA's CRL, DER, at the CRL distribution point that testca writes (`/crl/intermediate.crl`).
-async fn crl(State(responder): State<Arc<Responder>>, Path(file): Path<String>) -> Response {
+async fn crl(State(state): State<Arc<HttpState>>, Path(file): Path<String>) -> Response {
+    let responder = &state.responder;
     let Some(name) = file.strip_suffix(".crl") else {
         return (StatusCode::NOT_FOUND, "CRLs are served as /crl/NAME.crl\n").into_response();
     };
@@ -130,8 +130,8 @@ async fn crl(State(responder): State<Arc<Responder>>, Path(file): Path<String>) 
     }
 }
 
-/// What the OCSP route needs: the layers below, and the prepared answers.
-struct OcspState {
+/// What the routes need: the layers below, and the prepared answers.
+struct HttpState {
     responder: Arc<Responder>,
     prepared: PreparedAnswers,
 }
@@ -218,7 +218,7 @@ fn raw_request<'a>(
 }
 
 /// GET `PREFIX<base64 request>` or POST `PREFIX` with a DER body.
-async fn ocsp(State(state): State<Arc<OcspState>>, request: axum::extract::Request) -> Response {
+async fn ocsp(State(state): State<Arc<HttpState>>, request: axum::extract::Request) -> Response {
     let responder = &state.responder;
     let config = responder.config();
     let prefix = config.path_prefix.as_str();
