@@ -17,8 +17,8 @@ use crate::request::ParsedRequest;
 use crate::response::Status;
 use crate::source::{Query, Signed, Source, Statuses};
 
-/// Share of the byte budget given to answers about never-issued serials.
-const UNISSUED_SHARE: u64 = 8;
+/// Share of a byte budget given to answers about never-issued serials.
+pub(crate) const UNISSUED_SHARE: u64 = 8;
 /// Share of the byte budget given to the HTTP layer's prepared answers.
 const PREPARED_SHARE: u64 = 4;
 /// Bookkeeping per entry beyond the bytes counted (Arc, headers, table slot).
@@ -68,12 +68,14 @@ pub(crate) struct Budget {
     pub(crate) prepared: u64,
 }
 
-/// How a byte budget is split.
+/// How a byte budget is split: a quarter for the prepared answers, the rest
+/// by CertID, of which an eighth for answers about never-issued serials.
 pub(crate) fn split_budget(bytes: u64) -> Budget {
-    let unissued = bytes / UNISSUED_SHARE;
     let prepared = bytes / PREPARED_SHARE;
+    let by_cert_id = bytes - prepared;
+    let unissued = by_cert_id / UNISSUED_SHARE;
     Budget {
-        issued: bytes - unissued - prepared,
+        issued: by_cert_id - unissued,
         unissued,
         prepared,
     }

@@ -98,8 +98,9 @@ pub struct Config {
     #[arg(long, env = "OCSPLAB_CACHE_ENTRIES", default_value_t = 100_000)]
     pub cache_entries: usize,
 
-    /// Bytes of pre-signed responses kept in memory; an eighth of them is for answers about
-    /// serials never issued, so that a flood of those cannot evict the real certificates' answers.
+    /// Bytes of signed answers kept in memory: by CertID, and a quarter of them prepared for
+    /// HTTP by raw request; an eighth of each is for answers about serials never issued, so that
+    /// a flood of those cannot evict the real certificates' answers.
     #[arg(long, env = "OCSPLAB_CACHE_BYTES", default_value_t = 16 * 1024 * 1024)]
     pub cache_bytes: u64,
 }

@@ -582,16 +582,17 @@ type PreparedBucket = quick_cache::sync::Cache<Vec<u8>, Arc<Prepared>, PreparedW
 
 impl PreparedAnswers {
     fn new(bytes: u64) -> Self {
-        let budget = crate::cache::split_budget(bytes / 2);
-        // Of each method's half: the never-issued share as in the CertID cache, the rest issued.
+        // Each method gets half; of each half, the never-issued share as in the CertID cache.
+        let half = bytes / 2;
+        let unissued = half / crate::cache::UNISSUED_SHARE;
         let shares = || {
             let bucket = |weight: u64| {
                 let items = usize::try_from((weight / TYPICAL_ENTRY).max(1)).unwrap_or(usize::MAX);
                 PreparedBucket::with_weighter(items, weight.max(1), PreparedWeight)
             };
             Shares {
-                issued: bucket(bytes / 2 - budget.unissued),
-                unissued: bucket(budget.unissued),
+                issued: bucket(half - unissued),
+                unissued: bucket(unissued),
             }
         };
         PreparedAnswers {
