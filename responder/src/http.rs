@@ -240,13 +240,14 @@ async fn ocsp(State(state): State<Arc<HttpState>>, request: axum::extract::Reque
         && let Some(prepared) = state.prepared.get(kind, raw)
         && prepared.is_current(responder)
     {
-        responder.count_hit();
+        responder.count_hit(prepared.request_bytes);
         return send(responder, kind, &prepared, headers, SystemTime::now());
     }
     let request = match decode(method, uri.path(), &body, prefix, config.max_request_bytes) {
         Ok(request) => request,
         Err(not) => return not_ocsp(responder, not, *method == Method::POST),
     };
+    let request_bytes = request.der.as_ref().map_or(0, |der| der.len());
     let answered = match request.der {
         Ok(der) => responder.answer(&der).await,
         Err(e) => {
@@ -256,7 +257,8 @@ async fn ocsp(State(state): State<Arc<HttpState>>, request: axum::extract::Reque
     };
     match answered {
         Ok(Answered { signed, generation }) => {
-            let prepared = Arc::new(Prepared::new(signed, generation).counted_in(responder));
+            let prepared =
+                Arc::new(Prepared::new(signed, generation).counted_in(responder, request_bytes));
             if prepared.signed.reusable {
                 state
                     .prepared
@@ -286,6 +288,8 @@ pub struct Prepared {
     fixed: HeaderMap,
     /// Its response counters, looked up once: GET 200, GET 304, POST 200.
     counters: Option<[Counter; 3]>,
+    /// Size of the DER request it answers, for the request size metric.
+    request_bytes: usize,
 }
 
 impl Prepared {
@@ -299,6 +303,7 @@ impl Prepared {
                 etag: String::new(),
                 fixed: HeaderMap::new(),
                 counters: None,
+                request_bytes: 0,
             };
         }
         let etag = format!("\"{}\"", hex(&sha2::Sha256::digest(&signed.der)[..16]));
@@ -326,11 +331,13 @@ impl Prepared {
             etag,
             fixed,
             counters: None,
+            request_bytes: 0,
         }
     }
 
     /// Looks up its response counters once, so that a hit does not.
-    fn counted_in(mut self, responder: &Responder) -> Self {
+    fn counted_in(mut self, responder: &Responder, request_bytes: usize) -> Self {
+        self.request_bytes = request_bytes;
         let outcome = self.signed.outcome;
         let counter = |method, status: StatusCode| {
             responder

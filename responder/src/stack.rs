@@ -123,8 +123,9 @@ impl Responder {
         self.watch.current().await
     }
 
-    /// Counts an answer served pre-signed by the HTTP layer.
-    pub(crate) fn count_hit(&self) {
+    /// Counts an answer served pre-signed by the HTTP layer, to a request of `request_bytes`.
+    pub(crate) fn count_hit(&self, request_bytes: usize) {
+        self.metrics.request_bytes.observe(request_bytes as f64);
         self.metrics.cache_hits.inc();
     }
 
