@@ -1,10 +1,11 @@
 //! The faults layer: a [`Source`] around the cache that the QA fault modes
-//! ([`FaultMode`], stored by `testca fault`) drive. What each mode does is
-//! decided in one place, [`effect`]: answer instead of the responder, wait,
-//! or bend the signed answer ([`Bend`], applied by the signing source).
+//! ([`FaultMode`], stored by `testca fault`) drive. Which fault applies is
+//! decided by [`fault_for`], and what each mode does in one place,
+//! [`effect`]: answer instead of the responder, wait, or bend the signed
+//! answer ([`Bend`], which the signing source applies).
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -15,10 +16,7 @@ use tracing::warn;
 
 use crate::error::AnswerError;
 use crate::metrics::FaultLabels;
-use crate::source::{Query, Signed, Source};
-
-/// How far a `future` fault moves thisUpdate ahead, and a `stale` fault moves nextUpdate back.
-pub const FAULT_TIME_SHIFT: Duration = Duration::from_secs(3600);
+use crate::source::{Bend, Query, Signed, Source, Times};
 
 /// What a fault does to one request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,69 +27,6 @@ pub enum Effect {
     Delay(Duration),
     /// Sign an answer bent this way.
     Bend(Bend),
-}
-
-/// How a signed answer is bent. The default bends nothing.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Bend {
-    /// Which validity period the answer states.
-    pub times: Times,
-    /// Answer for the serial after the one asked about.
-    pub wrong_cert_id: bool,
-    /// Make the signature invalid.
-    pub corrupt_signature: bool,
-    /// Sign with a key no CA of the lab certified.
-    pub rogue_signer: bool,
-}
-
-/// The validity period an answer states.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Times {
-    /// thisUpdate = now − clock skew, nextUpdate = now + validity.
-    #[default]
-    Normal,
-    /// nextUpdate already an hour in the past.
-    Stale,
-    /// thisUpdate an hour in the future.
-    Future,
-    /// No nextUpdate.
-    NoNextUpdate,
-}
-
-impl Bend {
-    /// Whether the answer is bent at all (a bent answer is signed for this request only).
-    pub fn is_bent(&self) -> bool {
-        *self != Bend::default()
-    }
-
-    /// thisUpdate and nextUpdate of an answer signed at `now`.
-    pub fn times(
-        &self,
-        now: SystemTime,
-        validity: Duration,
-        clock_skew: Duration,
-    ) -> (SystemTime, Option<SystemTime>) {
-        let backdated = now
-            .checked_sub(clock_skew)
-            .unwrap_or(SystemTime::UNIX_EPOCH);
-        match self.times {
-            Times::Normal => (backdated, Some(now + validity)),
-            Times::Stale => {
-                let next = now
-                    .checked_sub(FAULT_TIME_SHIFT)
-                    .unwrap_or(SystemTime::UNIX_EPOCH);
-                (
-                    next.checked_sub(validity).unwrap_or(SystemTime::UNIX_EPOCH),
-                    Some(next),
-                )
-            }
-            Times::Future => (
-                now + FAULT_TIME_SHIFT,
-                Some(now + FAULT_TIME_SHIFT + validity),
-            ),
-            Times::NoNextUpdate => (backdated, None),
-        }
-    }
 }
 
 /// What `mode` does to a request: the one place fault modes are interpreted.
@@ -204,7 +139,7 @@ impl<S: Source> Source for Faults<S> {
 mod tests {
     use super::*;
     use crate::source::testing::{Fixture, MemorySource};
-    use testca::faults::Fault;
+    use std::time::SystemTime;
 
     #[test]
     fn every_mode_has_one_effect() {

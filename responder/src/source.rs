@@ -4,7 +4,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use prometheus_client::metrics::histogram::Histogram;
@@ -15,11 +15,76 @@ use x509_cert::ext::pkix::CrlReason;
 use crate::config::{Config, UnknownSerial};
 use crate::directory::{Directory, SigningIdentity};
 use crate::error::{AnswerError, Error};
-use crate::faults::Bend;
 use crate::metrics::Outcome;
 use crate::request::ParsedRequest;
 use crate::response::{ResponseOptions, SingleResponseSpec, Status, build_signed_response_der};
 use crate::signer::ResponderIdKind;
+
+/// How far a `future` fault moves thisUpdate ahead, and a `stale` fault moves nextUpdate back.
+pub const FAULT_TIME_SHIFT: Duration = Duration::from_secs(3600);
+
+/// How a signed answer is bent. The default bends nothing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Bend {
+    /// Which validity period the answer states.
+    pub times: Times,
+    /// Answer for the serial after the one asked about.
+    pub wrong_cert_id: bool,
+    /// Make the signature invalid.
+    pub corrupt_signature: bool,
+    /// Sign with a key no CA of the lab certified.
+    pub rogue_signer: bool,
+}
+
+/// The validity period an answer states.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Times {
+    /// thisUpdate = now − clock skew, nextUpdate = now + validity.
+    #[default]
+    Normal,
+    /// nextUpdate already an hour in the past.
+    Stale,
+    /// thisUpdate an hour in the future.
+    Future,
+    /// No nextUpdate.
+    NoNextUpdate,
+}
+
+impl Bend {
+    /// Whether the answer is bent at all (a bent answer is signed for this request only).
+    pub fn is_bent(&self) -> bool {
+        *self != Bend::default()
+    }
+
+    /// thisUpdate and nextUpdate of an answer signed at `now`.
+    pub fn times(
+        &self,
+        now: SystemTime,
+        validity: Duration,
+        clock_skew: Duration,
+    ) -> (SystemTime, Option<SystemTime>) {
+        let backdated = now
+            .checked_sub(clock_skew)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        match self.times {
+            Times::Normal => (backdated, Some(now + validity)),
+            Times::Stale => {
+                let next = now
+                    .checked_sub(FAULT_TIME_SHIFT)
+                    .unwrap_or(SystemTime::UNIX_EPOCH);
+                (
+                    next.checked_sub(validity).unwrap_or(SystemTime::UNIX_EPOCH),
+                    Some(next),
+                )
+            }
+            Times::Future => (
+                now + FAULT_TIME_SHIFT,
+                Some(now + FAULT_TIME_SHIFT + validity),
+            ),
+            Times::NoNextUpdate => (backdated, None),
+        }
+    }
+}
 
 /// One request to answer, with the lab as it is at one generation.
 #[derive(Clone, Copy, Debug)]
@@ -115,9 +180,9 @@ impl<S: Statuses> Statuses for &S {
 #[derive(Clone, Copy, Debug)]
 pub struct SigningPolicy {
     /// nextUpdate = now + validity.
-    pub validity: std::time::Duration,
+    pub validity: Duration,
     /// thisUpdate = now − clock skew.
-    pub clock_skew: std::time::Duration,
+    pub clock_skew: Duration,
     /// The ResponderID form.
     pub responder_id: ResponderIdKind,
     /// The answer for serials never issued.
@@ -532,7 +597,7 @@ pub(crate) mod testing {
             Ok(Arc::new(Signed {
                 der,
                 this_update: now,
-                next_update: Some(now + std::time::Duration::from_secs(3600)),
+                next_update: Some(now + Duration::from_secs(3600)),
                 outcome: Outcome::of(&statuses),
                 statuses,
                 signer: query
@@ -576,13 +641,13 @@ mod tests {
                 reason: Some(RevocationReason::KeyCompromise)
             }),
             Status::Revoked {
-                revocation_time: SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000),
+                revocation_time: SystemTime::UNIX_EPOCH + Duration::from_secs(1_000),
                 reason: Some(CrlReason::KeyCompromise)
             }
         );
         let policy = |unknown_serial| SigningPolicy {
-            validity: std::time::Duration::from_secs(3600),
-            clock_skew: std::time::Duration::from_secs(60),
+            validity: Duration::from_secs(3600),
+            clock_skew: Duration::from_secs(60),
             responder_id: ResponderIdKind::ByKey,
             unknown_serial,
         };
@@ -606,8 +671,8 @@ mod tests {
         let fx = testing::Fixture::new(vec![]);
         let request = fx.request(&[9], None);
         let policy = SigningPolicy {
-            validity: std::time::Duration::from_secs(3600),
-            clock_skew: std::time::Duration::from_secs(60),
+            validity: Duration::from_secs(3600),
+            clock_skew: Duration::from_secs(60),
             responder_id: ResponderIdKind::ByKey,
             unknown_serial: UnknownSerial::Unknown,
         };
