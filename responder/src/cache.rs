@@ -1,31 +1,36 @@
-//! The pre-signed response cache, bounded by bytes. Answers that speak of
+//! The cache layer: pre-signed answers reused by requests without a nonce
+//! while nothing they say has changed. An answer made at an older database
+//! generation is checked against the statuses of now (without signing) and
+//! kept when they are the same. Bounded by bytes; answers that speak of
 //! serials or issuers the lab never issued live in a small bucket of their
 //! own, so that a flood of made-up serials can neither grow the responder
 //! past its budget nor evict the answers for real certificates.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::Duration;
 
+use prometheus_client::metrics::counter::Counter;
 use quick_cache::Weighter;
 
+use crate::error::AnswerError;
+use crate::request::ParsedRequest;
 use crate::response::Status;
-use crate::service::OcspReply;
+use crate::source::{Query, Signed, Source, Statuses};
 
-/// Share of the byte budget given to answers about never-issued serials.
-const UNISSUED_SHARE: u64 = 8;
+/// Share of a byte budget given to answers about never-issued serials.
+pub(crate) const UNISSUED_SHARE: u64 = 8;
+/// Share of the byte budget given to the HTTP layer's prepared answers.
+const PREPARED_SHARE: u64 = 4;
 /// Bookkeeping per entry beyond the bytes counted (Arc, headers, table slot).
 const ENTRY_OVERHEAD: u64 = 256;
 /// A typical entry (one CertID, one signer certificate), to size the tables.
-const TYPICAL_ENTRY: u64 = 2048;
+pub(crate) const TYPICAL_ENTRY: u64 = 2048;
 
-/// A signed response kept for reuse by requests without a nonce.
+/// A signed answer kept for reuse, with the generation it was last found true at.
 #[derive(Debug)]
 pub(crate) struct Presigned {
-    pub(crate) reply: OcspReply,
-    pub(crate) produced: Instant,
+    pub(crate) signed: Arc<Signed>,
     pub(crate) generation: i64,
-    pub(crate) statuses: Vec<Status>,
-    pub(crate) signer: [u8; 20],
 }
 
 /// The weight of an entry: roughly the heap bytes it holds.
@@ -36,13 +41,9 @@ impl Weighter<Vec<u8>, Arc<Presigned>> for ByBytes {
     fn weight(&self, key: &Vec<u8>, value: &Arc<Presigned>) -> u64 {
         entry_weight(
             key.len(),
-            value.reply.der.len(),
-            value.statuses.len(),
-            value
-                .reply
-                .freshness
-                .as_ref()
-                .map_or(0, |f| f.etag.len() * 2 + 64),
+            value.signed.der.len(),
+            value.signed.statuses.len(),
+            0,
         )
     }
 }
@@ -56,31 +57,48 @@ pub(crate) fn entry_weight(key: usize, der: usize, statuses: usize, headers: usi
         .saturating_add(ENTRY_OVERHEAD)
 }
 
-/// How a byte budget is split: (issued bucket, never-issued bucket).
-pub(crate) fn split_budget(bytes: u64) -> (u64, u64) {
-    let unissued = bytes / UNISSUED_SHARE;
-    (bytes - unissued, unissued)
+/// How the byte budget (`--cache-bytes`) is shared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Budget {
+    /// Answers about issued certificates, by CertID.
+    pub(crate) issued: u64,
+    /// Answers about serials or issuers never issued, by CertID.
+    pub(crate) unissued: u64,
+    /// The HTTP layer's prepared answers, by raw request.
+    pub(crate) prepared: u64,
+}
+
+/// How a byte budget is split: a quarter for the prepared answers, the rest
+/// by CertID, of which an eighth for answers about never-issued serials.
+pub(crate) fn split_budget(bytes: u64) -> Budget {
+    let prepared = bytes / PREPARED_SHARE;
+    let by_cert_id = bytes - prepared;
+    let unissued = by_cert_id / UNISSUED_SHARE;
+    Budget {
+        issued: by_cert_id - unissued,
+        unissued,
+        prepared,
+    }
 }
 
 type Bucket = quick_cache::sync::Cache<Vec<u8>, Arc<Presigned>, ByBytes>;
 
-/// Pre-signed responses by request CertIDs, in two buckets.
+/// Pre-signed answers by request CertIDs, in two buckets.
 pub(crate) struct ResponseCache {
     issued: Bucket,
     unissued: Bucket,
 }
 
 impl ResponseCache {
-    /// A cache holding at most about `bytes` bytes of responses.
-    pub(crate) fn new(bytes: u64) -> Self {
-        let (issued, unissued) = split_budget(bytes);
+    /// A cache holding at most the budget's CertID shares of bytes.
+    pub(crate) fn new(budget: Budget) -> Self {
         let bucket = |weight: u64| {
             let items = usize::try_from((weight / TYPICAL_ENTRY).max(1)).unwrap_or(usize::MAX);
             Bucket::with_weighter(items, weight.max(1), ByBytes)
         };
         ResponseCache {
-            issued: bucket(issued),
-            unissued: bucket(unissued),
+            issued: bucket(budget.issued),
+            unissued: bucket(budget.unissued),
         }
     }
 
@@ -88,10 +106,10 @@ impl ResponseCache {
         self.issued.get(key).or_else(|| self.unissued.get(key))
     }
 
-    /// Keeps `value`; `unissued` when it answers for a serial or issuer the lab never issued.
-    pub(crate) fn insert(&self, key: Vec<u8>, value: Arc<Presigned>, unissued: bool) {
+    /// Keeps `value`, in the bucket its `unissued` flag names.
+    pub(crate) fn insert(&self, key: Vec<u8>, value: Arc<Presigned>) {
         // A serial issued since moves from one bucket to the other.
-        let (bucket, other) = if unissued {
+        let (bucket, other) = if value.signed.unissued {
             (&self.unissued, &self.issued)
         } else {
             (&self.issued, &self.unissued)
@@ -113,42 +131,145 @@ impl std::fmt::Debug for ResponseCache {
     }
 }
 
+/// The cache key of a request: its CertIDs as encoded.
+pub(crate) fn cache_key(request: &ParsedRequest) -> Vec<u8> {
+    let mut key = Vec::with_capacity(64 * request.cert_ids.len());
+    for cert_id in &request.cert_ids {
+        key.extend_from_slice(&cert_id.serial);
+        key.push(0);
+        key.extend_from_slice(&cert_id.issuer_name_hash);
+        key.push(0);
+        key.extend_from_slice(&cert_id.issuer_key_hash);
+        key.push(cert_id.hash_algorithm as u8);
+        // Absent versus NULL hash parameters are echoed, so they are part of the key.
+        key.push(u8::from(cert_id.raw.hash_algorithm.parameters.is_some()));
+    }
+    key
+}
+
+/// Hits and misses, for the metrics.
+#[derive(Clone, Debug, Default)]
+pub struct CacheCounters {
+    /// Answers served pre-signed.
+    pub hits: Counter,
+    /// Answers that had to be signed.
+    pub misses: Counter,
+}
+
+/// The cache layer.
+#[derive(Debug)]
+pub struct Cache<S> {
+    inner: S,
+    answers: ResponseCache,
+    reuse_for: Duration,
+    counters: CacheCounters,
+}
+
+impl<S> Cache<S> {
+    /// Wraps `inner`, reusing answers for `reuse_for` within `budget`.
+    pub(crate) fn new(
+        inner: S,
+        budget: Budget,
+        reuse_for: Duration,
+        counters: CacheCounters,
+    ) -> Self {
+        Cache {
+            inner,
+            answers: ResponseCache::new(budget),
+            reuse_for,
+            counters,
+        }
+    }
+}
+
+impl<S: Statuses> Source for Cache<S> {
+    async fn response(&self, query: Query<'_>) -> Result<Arc<Signed>, AnswerError> {
+        if !query.is_shareable() {
+            self.counters.misses.inc();
+            return self.inner.response(query).await;
+        }
+        let key = cache_key(query.request);
+        let signer = query.view.signer_for(query.request).map(|s| s.fingerprint);
+        let cached = self.answers.get(&key).filter(|c| {
+            c.signed.produced.elapsed() < self.reuse_for && Some(c.signed.signer) == signer
+        });
+        if let Some(c) = &cached {
+            if c.generation == query.view.generation {
+                self.counters.hits.inc();
+                return Ok(c.signed.clone());
+            }
+            // The database moved on: keep the signature if nothing it says has changed.
+            if self.inner.statuses(query).await? == c.signed.statuses {
+                self.answers.insert(
+                    key,
+                    Arc::new(Presigned {
+                        signed: c.signed.clone(),
+                        generation: query.view.generation,
+                    }),
+                );
+                self.counters.hits.inc();
+                return Ok(c.signed.clone());
+            }
+        }
+        self.counters.misses.inc();
+        let signed = self.inner.response(query).await?;
+        if signed.reusable {
+            self.answers.insert(
+                key,
+                Arc::new(Presigned {
+                    signed: signed.clone(),
+                    generation: query.view.generation,
+                }),
+            );
+        }
+        Ok(signed)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service::OcspReply;
+    use crate::metrics::Outcome;
+    use crate::source::testing::{Fixture, MemorySource};
     use bytes::Bytes;
+    use std::time::{Instant, SystemTime};
 
-    fn entry(serial: u32, unissued_status: Status) -> (Vec<u8>, Arc<Presigned>) {
+    fn entry(serial: u32, status: Status) -> (Vec<u8>, Arc<Presigned>) {
         (
             serial.to_be_bytes().to_vec(),
             Arc::new(Presigned {
-                reply: OcspReply {
+                signed: Arc::new(Signed {
                     der: Bytes::from(vec![0u8; 1500]),
-                    outcome: "good",
-                    freshness: None,
-                },
-                produced: Instant::now(),
+                    this_update: SystemTime::now(),
+                    next_update: None,
+                    outcome: Outcome::of(&[status]),
+                    statuses: vec![status],
+                    signer: [0; 20],
+                    produced: Instant::now(),
+                    unissued: status == Status::Unknown,
+                    reusable: true,
+                    nonce: false,
+                }),
                 generation: 1,
-                statuses: vec![unissued_status],
-                signer: [0; 20],
             }),
         )
     }
 
+    const MIB: u64 = 1 << 20;
+
     #[test]
     fn a_flood_of_unissued_answers_stays_within_its_share_and_evicts_no_issued_one() {
-        let cache = ResponseCache::new(1 << 20);
+        let cache = ResponseCache::new(split_budget(MIB));
         for serial in 0..100 {
             let (key, value) = entry(serial, Status::Good);
-            cache.insert(key, value, false);
+            cache.insert(key, value);
         }
         for serial in 1_000..200_000 {
             let (key, value) = entry(serial, Status::Unknown);
-            cache.insert(key, value, true);
+            cache.insert(key, value);
         }
         let (issued, unissued) = cache.weights();
-        let (_, unissued_budget) = split_budget(1 << 20);
+        let unissued_budget = split_budget(MIB).unissued;
         assert!(
             unissued <= unissued_budget,
             "{unissued} > {unissued_budget}"
@@ -164,26 +285,119 @@ mod tests {
 
     #[test]
     fn the_whole_cache_is_bounded_by_bytes() {
-        let cache = ResponseCache::new(1 << 20);
+        let cache = ResponseCache::new(split_budget(MIB));
         for serial in 0..50_000 {
             let (key, value) = entry(serial, Status::Good);
-            cache.insert(key, value, false);
+            cache.insert(key, value);
         }
         let (issued, unissued) = cache.weights();
-        assert!(issued + unissued <= 1 << 20, "{issued} + {unissued}");
+        let budget = split_budget(MIB);
+        assert!(
+            issued + unissued <= MIB - budget.prepared,
+            "{issued} + {unissued}"
+        );
+        assert_eq!(budget.issued + budget.unissued + budget.prepared, MIB);
     }
 
     #[test]
     fn an_answer_moves_bucket_when_its_serial_gets_issued() {
-        let cache = ResponseCache::new(1 << 20);
+        let cache = ResponseCache::new(split_budget(MIB));
         let (key, value) = entry(7, Status::Unknown);
-        cache.insert(key.clone(), value, true);
+        cache.insert(key.clone(), value);
         let (_, good) = entry(7, Status::Good);
-        cache.insert(key.clone(), good, false);
+        cache.insert(key.clone(), good);
         assert_eq!(
-            cache.get(&key).map(|p| p.statuses.clone()),
+            cache.get(&key).map(|p| p.signed.statuses.clone()),
             Some(vec![Status::Good])
         );
         assert_eq!(cache.weights().1, 0);
+    }
+
+    fn layer(source: &MemorySource, reuse_for: Duration) -> Cache<&MemorySource> {
+        Cache::new(
+            source,
+            split_budget(MIB),
+            reuse_for,
+            CacheCounters::default(),
+        )
+    }
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    #[tokio::test]
+    async fn an_answer_is_signed_once_and_reused() {
+        let fx = Fixture::new(vec![]);
+        let source = MemorySource::default();
+        source.set(&[1], Status::Good);
+        let cache = layer(&source, HOUR);
+        let request = fx.request(&[1], None);
+        let first = cache.response(fx.query(&request)).await.unwrap();
+        let second = cache.response(fx.query(&request)).await.unwrap();
+        assert_eq!(first.der, second.der);
+        assert_eq!(source.signatures(), 1);
+        assert_eq!(cache.counters.hits.get(), 1);
+    }
+
+    #[tokio::test]
+    async fn nonce_requests_are_signed_every_time() {
+        let fx = Fixture::new(vec![]);
+        let source = MemorySource::default();
+        let cache = layer(&source, HOUR);
+        let request = fx.request(&[1], Some(&[9; 16]));
+        cache.response(fx.query(&request)).await.unwrap();
+        cache.response(fx.query(&request)).await.unwrap();
+        assert_eq!(source.signatures(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_new_generation_keeps_the_signature_when_the_status_is_the_same() {
+        let fx = Fixture::new(vec![]);
+        let source = MemorySource::default();
+        source.set(&[1], Status::Good);
+        let cache = layer(&source, HOUR);
+        let request = fx.request(&[1], None);
+        let first = cache.response(fx.query(&request)).await.unwrap();
+        let next = fx.with_generation(2);
+        let again = cache.response(Query::new(&request, &next)).await.unwrap();
+        assert_eq!(first.der, again.der);
+        assert_eq!((source.signatures(), source.lookups()), (1, 1));
+        // Refreshed to generation 2: no further lookup.
+        cache.response(Query::new(&request, &next)).await.unwrap();
+        assert_eq!(source.lookups(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_new_generation_with_a_new_status_is_signed_anew() {
+        let fx = Fixture::new(vec![]);
+        let source = MemorySource::default();
+        source.set(&[1], Status::Good);
+        let cache = layer(&source, HOUR);
+        let request = fx.request(&[1], None);
+        cache.response(fx.query(&request)).await.unwrap();
+        source.set(
+            &[1],
+            Status::Revoked {
+                revocation_time: SystemTime::UNIX_EPOCH,
+                reason: None,
+            },
+        );
+        // Same generation: the database did not say anything changed.
+        let same = cache.response(fx.query(&request)).await.unwrap();
+        assert_eq!(same.outcome, Outcome::Good);
+        let next = fx.with_generation(2);
+        let fresh = cache.response(Query::new(&request, &next)).await.unwrap();
+        assert_eq!(fresh.outcome, Outcome::Revoked);
+        assert_eq!(source.signatures(), 2);
+    }
+
+    #[tokio::test]
+    async fn an_answer_older_than_reuse_for_is_signed_anew() {
+        let fx = Fixture::new(vec![]);
+        let source = MemorySource::default();
+        let cache = layer(&source, Duration::ZERO);
+        let request = fx.request(&[1], None);
+        cache.response(fx.query(&request)).await.unwrap();
+        cache.response(fx.query(&request)).await.unwrap();
+        assert_eq!(source.signatures(), 2);
     }
 }

@@ -59,8 +59,8 @@ pub struct Config {
     pub sign_with: SignWith,
 
     /// ResponderID form: the SHA-1 of the signer's key, or its subject name.
-    #[arg(long, env = "OCSPLAB_RESPONDER_ID", value_enum, default_value_t = ResponderIdArg::ByKey)]
-    pub responder_id: ResponderIdArg,
+    #[arg(long, env = "OCSPLAB_RESPONDER_ID", value_enum, default_value_t = ResponderIdKind::ByKey)]
+    pub responder_id: ResponderIdKind,
 
     /// Answer for a serial the issuer never issued: `unknown`, or `revoked` (RFC 6960 §2.2
     /// extended revoked: revocationTime 1970-01-01, reason certificateHold).
@@ -98,8 +98,9 @@ pub struct Config {
     #[arg(long, env = "OCSPLAB_CACHE_ENTRIES", default_value_t = 100_000)]
     pub cache_entries: usize,
 
-    /// Bytes of pre-signed responses kept in memory; an eighth of them is for answers about
-    /// serials never issued, so that a flood of those cannot evict the real certificates' answers.
+    /// Bytes of signed answers kept in memory: by CertID, and a quarter of them prepared for
+    /// HTTP by raw request; an eighth of each is for answers about serials never issued, so that
+    /// a flood of those cannot evict the real certificates' answers.
     #[arg(long, env = "OCSPLAB_CACHE_BYTES", default_value_t = 16 * 1024 * 1024)]
     pub cache_bytes: u64,
 }
@@ -125,24 +126,6 @@ pub enum SignWith {
     Delegated,
     /// The issuing CA's own key.
     Issuer,
-}
-
-/// ResponderID form.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ResponderIdArg {
-    /// byKey: SHA-1 of the signer's public key.
-    ByKey,
-    /// byName: the signer's subject.
-    ByName,
-}
-
-impl From<ResponderIdArg> for ResponderIdKind {
-    fn from(arg: ResponderIdArg) -> Self {
-        match arg {
-            ResponderIdArg::ByKey => ResponderIdKind::ByKey,
-            ResponderIdArg::ByName => ResponderIdKind::ByName,
-        }
-    }
 }
 
 /// Answer for serials an issuer never issued.

@@ -44,8 +44,10 @@ impl CrlCache {
         }
         let ca: CaName = name.parse()?;
         let key_path = layout.ca_key(ca);
-        let key = load_key_pem(&read_text(&key_path)?)
-            .map_err(|e| Error::Config(format!("{}: {e}", key_path.display())))?;
+        let key = load_key_pem(&read_text(&key_path)?).map_err(|source| Error::Key {
+            what: key_path.display().to_string(),
+            source,
+        })?;
         let revoked = store.revoked_by(issuer.id).await?;
         let now = OffsetDateTime::now_utc();
         let validity = time::Duration::try_from(validity).unwrap_or(time::Duration::HOUR);

@@ -1,26 +1,28 @@
 //! What the responder knows between two database changes: the issuers it
-//! answers for (matched by CertID hashes), who signs for each, and the
-//! faults in force. Rebuilt whenever the database's generation moves.
+//! answers for (matched by the CertID hashes testca stored in the database),
+//! who signs for each, and the faults in force. Rebuilt whenever the
+//! database's generation moves ([`DirectoryWatch`]).
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
+use arc_swap::ArcSwap;
 use labcore::CaName;
 use labcore::files::read_text;
 use labcore::layout::Layout;
 use rcgen::KeyPair;
 use testca::Serial;
-use testca::cert_id::{HashAlg, IssuerKeyMaterial};
-use testca::faults::{Fault, FaultMode};
+use testca::cert_id::{HashAlg, IssuerHashes};
+use testca::faults::Fault;
 use testca::ids::IssuerId;
 use testca::key_alg::load_key_pem;
-use testca::store::{RevocationStatus, Store};
-use time::OffsetDateTime;
+use testca::store::{ChangeProbe, RevocationStatus, Store, WalIndexHeader};
+use tracing::debug;
 
 use crate::config::{Config, SignWith};
 use crate::error::{Error, Result};
-use crate::request::RequestCertId;
+use crate::request::{ParsedRequest, RequestCertId};
 use crate::signer::ResponderSigner;
 
 /// A key and certificate that sign responses.
@@ -116,8 +118,7 @@ impl SignerOverride {
             return Ok(None);
         };
         let cert_pem = read_text(cert)?;
-        let cert_der = pem_to_der(&cert_pem)
-            .ok_or_else(|| Error::Config(format!("{} holds no PEM certificate", cert.display())))?;
+        let cert_der = pem_to_der(&cert_pem).ok_or_else(|| Error::NoCertificate(cert.clone()))?;
         Ok(Some(SignerOverride {
             cert_der,
             key_pem: read_text(key)?,
@@ -126,7 +127,8 @@ impl SignerOverride {
 }
 
 impl Directory {
-    /// Reads the issuers, signers and faults at the database's current generation.
+    /// Reads the issuers, their CertID hashes, signers and faults at the
+    /// database's current generation.
     pub async fn load(
         store: &Store,
         layout: &Layout,
@@ -134,13 +136,12 @@ impl Directory {
         signer_override: Option<&SignerOverride>,
     ) -> Result<Self> {
         let generation = store.generation().await?;
+        let mut hashes: HashMap<IssuerId, Vec<IssuerHashes>> = HashMap::new();
+        for (id, h) in store.issuer_hashes().await? {
+            hashes.entry(id).or_default().push(h);
+        }
         let mut issuers = Vec::new();
-        let mut by_hashes = HashMap::new();
         for record in store.issuers().await? {
-            let material = IssuerKeyMaterial::from_cert_der(&record.cert_der)?;
-            for h in material.all_hashes() {
-                by_hashes.insert((h.alg, h.name_hash, h.key_hash), issuers.len());
-            }
             let signer = match override_for(signer_override, &record.cert_der)? {
                 Some(identity) => Some(Arc::new(identity)),
                 None => signer_for(
@@ -154,20 +155,55 @@ impl Directory {
                 .await?
                 .map(Arc::new),
             };
-            issuers.push(IssuerEntry {
+            let entry = IssuerEntry {
                 id: record.id,
                 name: record.name,
                 cert_der: record.cert_der,
                 signer,
-            });
+            };
+            let its_hashes = hashes.remove(&record.id).unwrap_or_default();
+            issuers.push((entry, its_hashes));
         }
-        Ok(Directory {
+        Ok(Directory::new(
             generation,
             issuers,
+            store.faults().await?,
+            config.cache_entries,
+        ))
+    }
+
+    /// A directory from its parts: each issuer with the CertID hashes it is
+    /// known by. Tests build one in memory.
+    pub fn new(
+        generation: i64,
+        issuers: Vec<(IssuerEntry, Vec<IssuerHashes>)>,
+        faults: Vec<Fault>,
+        status_entries: usize,
+    ) -> Self {
+        let mut by_hashes = HashMap::new();
+        let mut entries = Vec::with_capacity(issuers.len());
+        for (entry, hashes) in issuers {
+            for h in hashes {
+                by_hashes.insert((h.alg, h.name_hash, h.key_hash), entries.len());
+            }
+            entries.push(entry);
+        }
+        Directory {
+            generation,
+            issuers: entries,
             by_hashes,
-            faults: store.faults().await?,
-            statuses: StatusCache::new(config.cache_entries),
-        })
+            faults,
+            statuses: StatusCache::new(status_entries),
+        }
+    }
+
+    /// Who signs the answer to `request`: the first served issuer's signer
+    /// (one signature covers the whole response), else the fallback signer.
+    pub fn signer_for(&self, request: &ParsedRequest) -> Option<Arc<SigningIdentity>> {
+        match request.cert_ids.iter().find_map(|c| self.issuer_for(c)) {
+            Some(issuer) => issuer.signer.clone(),
+            None => self.fallback_signer(),
+        }
     }
 
     /// The issuer a CertID names, if the responder serves it.
@@ -216,21 +252,9 @@ impl Directory {
         self.issuers.iter().rev().find_map(|i| i.signer.clone())
     }
 
-    /// The fault in force for a request about these serials: a certificate's
-    /// own fault first, else the one for every certificate.
-    pub fn fault_for(
-        &self,
-        serials: &[Option<Serial>],
-        now: OffsetDateTime,
-    ) -> Option<(FaultMode, Option<String>)> {
-        let active = || self.faults.iter().filter(|f| f.active_at(now));
-        let own = active().find(|f| {
-            f.certificate
-                .as_ref()
-                .is_some_and(|t| serials.iter().flatten().any(|s| *s == t.serial))
-        });
-        own.or_else(|| active().find(|f| f.certificate.is_none()))
-            .map(|f| (f.mode, f.certificate.as_ref().map(|t| t.name.clone())))
+    /// The faults stored at this generation (some may have expired since).
+    pub fn faults(&self) -> &[Fault] {
+        &self.faults
     }
 }
 
@@ -248,8 +272,10 @@ async fn signer_for(
             let Some(record) = store.newest_signer(issuer_id).await? else {
                 return Ok(None);
             };
-            let key = load_key_pem(&record.key_pem)
-                .map_err(|e| Error::Config(format!("the delegated signer's key: {e}")))?;
+            let key = load_key_pem(&record.key_pem).map_err(|source| Error::Key {
+                what: "the delegated signer's key".into(),
+                source,
+            })?;
             let description = format!(
                 "delegated signer '{}' (serial {}) for {issuer_name}",
                 record.certificate.name, record.certificate.serial
@@ -264,10 +290,12 @@ async fn signer_for(
         SignWith::Issuer => {
             let ca: CaName = issuer_name
                 .parse()
-                .map_err(|_| Error::Config(format!("no key file for issuer '{issuer_name}'")))?;
+                .map_err(|_| Error::NoCaKey(issuer_name.to_string()))?;
             let key_path = layout.ca_key(ca);
-            let key = load_key_pem(&read_text(&key_path)?)
-                .map_err(|e| Error::Config(format!("{}: {e}", key_path.display())))?;
+            let key = load_key_pem(&read_text(&key_path)?).map_err(|source| Error::Key {
+                what: key_path.display().to_string(),
+                source,
+            })?;
             Ok(Some(
                 SigningIdentity::new(
                     key,
@@ -275,11 +303,13 @@ async fn signer_for(
                     false,
                     format!("the {issuer_name} CA itself"),
                 )
-                .map_err(|e| {
-                    Error::Config(format!(
-                        "{} does not match the {issuer_name} certificate: {e}",
-                        key_path.display()
-                    ))
+                .map_err(|e| match e {
+                    Error::Signer(source) => Error::KeyMismatch {
+                        key: key_path.clone(),
+                        issuer: issuer_name.to_string(),
+                        source,
+                    },
+                    other => other,
                 })?,
             ))
         }
@@ -303,7 +333,10 @@ fn override_for(
     if !is_issuer && !issued_by {
         return Ok(None);
     }
-    let key = load_key_pem(&o.key_pem).map_err(|e| Error::Config(format!("--signer-key: {e}")))?;
+    let key = load_key_pem(&o.key_pem).map_err(|source| Error::Key {
+        what: "--signer-key".into(),
+        source,
+    })?;
     let description = format!("--signer-cert {}", signer.tbs_certificate.subject);
     Ok(Some(SigningIdentity::new(
         key,
@@ -327,4 +360,100 @@ pub fn pem_to_der(pem: &str) -> Option<Vec<u8>> {
 /// Checks a lab directory exists before anything opens it, for a clear error.
 pub fn check_lab(dir: &Path) -> Result<()> {
     Ok(Layout::new(dir).require_lab()?)
+}
+
+/// The current [`Directory`], rebuilt when another process committed a change.
+pub struct DirectoryWatch {
+    store: Store,
+    layout: Layout,
+    config: Config,
+    signer_override: Option<SignerOverride>,
+    probe: ChangeProbe,
+    seen_header: Mutex<Option<WalIndexHeader>>,
+    current: ArcSwap<Directory>,
+    reload: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for DirectoryWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DirectoryWatch")
+            .field("database", &self.store.path())
+            .field("generation", &self.current.load().generation)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DirectoryWatch {
+    /// Loads the directory of the lab's database.
+    pub async fn start(store: Store, layout: Layout, config: &Config) -> Result<Self> {
+        let probe = store.change_probe()?;
+        let signer_override = SignerOverride::from_config(config)?;
+        let seen = probe.read();
+        let directory = Directory::load(&store, &layout, config, signer_override.as_ref()).await?;
+        Ok(DirectoryWatch {
+            store,
+            layout,
+            config: config.clone(),
+            signer_override,
+            probe,
+            seen_header: Mutex::new(seen),
+            current: ArcSwap::from_pointee(directory),
+            reload: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// The database.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The lab's files.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// The directory as last loaded, without looking for changes.
+    pub fn last(&self) -> Arc<Directory> {
+        self.current.load_full()
+    }
+
+    /// Whether no process committed since the directory was last looked at: a
+    /// read of the database's shared-memory header, no query.
+    pub fn unchanged(&self) -> bool {
+        let header = self.probe.read();
+        header.is_some() && *lock(&self.seen_header) == header
+    }
+
+    /// The directory, rebuilt first if any process committed since the last look.
+    pub async fn current(&self) -> Result<Arc<Directory>> {
+        let header = self.probe.read();
+        if header.is_some() && *lock(&self.seen_header) == header {
+            return Ok(self.current.load_full());
+        }
+        let _reloading = self.reload.lock().await;
+        let generation = self.store.generation().await?;
+        let mut current = self.current.load_full();
+        if current.generation != generation {
+            let fresh = Directory::load(
+                &self.store,
+                &self.layout,
+                &self.config,
+                self.signer_override.as_ref(),
+            )
+            .await?;
+            debug!(
+                generation = fresh.generation,
+                "database changed; reloaded issuers, signers and faults"
+            );
+            current = Arc::new(fresh);
+            self.current.store(current.clone());
+        }
+        *lock(&self.seen_header) = header;
+        Ok(current)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding this lock cannot leave the header half-written; keep going.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -1,6 +1,17 @@
-//! Errors of the responder library.
+//! Errors of the responder library: [`Error`] for what stops it from starting
+//! (or from reloading the lab), [`AnswerError`] for why one request gets no
+//! signed answer, and the one mapping from the latter to what is sent
+//! ([`AnswerError::failure`]; the HTTP layer turns a [`Failure`] into HTTP).
 
-/// What can stop the responder from starting or from answering.
+use std::path::PathBuf;
+
+use der::asn1::ObjectIdentifier;
+use testca::faults::FaultMode;
+
+use crate::request::RequestError;
+use crate::response::{ErrorStatus, ResponseError};
+
+/// What can stop the responder from starting, or from loading the lab's issuers and signers.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The lab or its database.
@@ -15,12 +26,38 @@ pub enum Error {
     /// A certificate did not parse.
     #[error("certificate: {0}")]
     Der(#[from] der::Error),
-    /// The configuration is unusable.
-    #[error("{0}")]
-    Config(String),
+    /// A private key did not load.
+    #[error("{what}: {source}")]
+    Key {
+        /// Which key (a file, or the delegated signer's key in the database).
+        what: String,
+        /// The cause.
+        #[source]
+        source: rcgen::Error,
+    },
+    /// A key does not belong to the certificate it should sign for.
+    #[error("{key} does not match the {issuer} certificate: {source}")]
+    KeyMismatch {
+        /// The key file.
+        key: PathBuf,
+        /// The issuer's name.
+        issuer: String,
+        /// The cause.
+        #[source]
+        source: crate::signer::SignerError,
+    },
+    /// `--signer-cert` holds no certificate.
+    #[error("{0} holds no PEM certificate")]
+    NoCertificate(PathBuf),
+    /// An issuer whose name is not a CA of the lab has no key file to sign with.
+    #[error("no key file for issuer '{0}'")]
+    NoCaKey(String),
+    /// The rogue signer of the wrong-signer fault could not be made.
+    #[error("rogue signer: {0}")]
+    RogueSigner(#[source] rcgen::Error),
     /// Building a response failed.
     #[error("building a response: {0}")]
-    Response(#[from] crate::response::ResponseError),
+    Response(#[from] ResponseError),
     /// The listening socket.
     #[error("cannot listen on {addr}: {source}; is another process using the port? Pass --listen")]
     Listen {
@@ -34,3 +71,148 @@ pub enum Error {
 
 /// Result with the responder's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why a request gets no signed answer.
+#[derive(Debug, thiserror::Error)]
+pub enum AnswerError {
+    /// The GET path is not base64 in any accepted form.
+    #[error("the GET path is not base64")]
+    NotBase64,
+    /// The request is not a well-formed OCSP request.
+    #[error(transparent)]
+    Malformed(#[from] RequestError),
+    /// The request carries critical extensions this responder does not understand.
+    #[error("unsupported critical extension(s) {0:?}")]
+    UnsupportedCritical(Vec<ObjectIdentifier>),
+    /// The nonce is empty or longer than allowed (RFC 8954 §2.1).
+    #[error("nonce of {len} octets, outside 1..={max}")]
+    NonceLength {
+        /// Its length.
+        len: usize,
+        /// The most allowed.
+        max: usize,
+    },
+    /// A CertID names an issuer this responder does not serve.
+    #[error("a CertID names an issuer this responder does not serve")]
+    UnknownIssuer,
+    /// Nobody can sign for the issuer.
+    #[error("no signer for this issuer (no delegated signer recorded; run `testca signer`)")]
+    NoSigner,
+    /// The lab could not be read or reloaded.
+    #[error("cannot read the lab: {0}")]
+    Lab(#[from] Error),
+    /// Building or signing the response failed.
+    #[error("building a response: {0}")]
+    Build(#[from] ResponseError),
+    /// The signing thread died.
+    #[error("the signing task failed: {0}")]
+    SigningTask(#[from] tokio::task::JoinError),
+    /// A fault that QA injected answers instead of the responder.
+    #[error("injected fault {0}")]
+    Injected(FaultMode),
+}
+
+impl From<testca::Error> for AnswerError {
+    fn from(e: testca::Error) -> Self {
+        AnswerError::Lab(Error::Lab(e))
+    }
+}
+
+/// What is sent instead of a signed answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// An unsigned OCSP error response.
+    Ocsp(ErrorStatus),
+    /// Bytes that are no OCSP response at all (the malformed-response fault).
+    NotOcsp(&'static [u8]),
+    /// HTTP 500 with no OCSP body.
+    Http500,
+    /// The connection dropped without an answer.
+    Close,
+}
+
+/// The body of the malformed-response fault.
+pub const NOT_DER: &[u8] = b"this is not a DER-encoded OCSP response\n";
+
+impl AnswerError {
+    /// What a client gets for this error: the one mapping from errors to OCSP statuses.
+    pub fn failure(&self) -> Failure {
+        match self {
+            AnswerError::NotBase64
+            | AnswerError::Malformed(_)
+            | AnswerError::UnsupportedCritical(_)
+            | AnswerError::NonceLength { .. } => Failure::Ocsp(ErrorStatus::MalformedRequest),
+            AnswerError::UnknownIssuer => Failure::Ocsp(ErrorStatus::Unauthorized),
+            AnswerError::NoSigner
+            | AnswerError::Lab(_)
+            | AnswerError::Build(_)
+            | AnswerError::SigningTask(_) => Failure::Ocsp(ErrorStatus::InternalError),
+            AnswerError::Injected(mode) => match mode {
+                FaultMode::TryLater => Failure::Ocsp(ErrorStatus::TryLater),
+                FaultMode::Unauthorized => Failure::Ocsp(ErrorStatus::Unauthorized),
+                FaultMode::MalformedResponse => Failure::NotOcsp(NOT_DER),
+                FaultMode::Http500 => Failure::Http500,
+                FaultMode::Close => Failure::Close,
+                // The faults that bend a signed answer never end up here.
+                _ => Failure::Ocsp(ErrorStatus::InternalError),
+            },
+        }
+    }
+
+    /// Whether the error is the responder's own fault (logged as an error, not as info).
+    pub fn is_internal(&self) -> bool {
+        matches!(
+            self,
+            AnswerError::NoSigner
+                | AnswerError::Lab(_)
+                | AnswerError::Build(_)
+                | AnswerError::SigningTask(_)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_errors_are_malformed_request_and_lab_errors_internal_error() {
+        assert_eq!(
+            AnswerError::NonceLength { len: 0, max: 32 }.failure(),
+            Failure::Ocsp(ErrorStatus::MalformedRequest)
+        );
+        assert_eq!(
+            AnswerError::UnsupportedCritical(vec![]).failure(),
+            Failure::Ocsp(ErrorStatus::MalformedRequest)
+        );
+        assert_eq!(
+            AnswerError::UnknownIssuer.failure(),
+            Failure::Ocsp(ErrorStatus::Unauthorized)
+        );
+        assert_eq!(
+            AnswerError::NoSigner.failure(),
+            Failure::Ocsp(ErrorStatus::InternalError)
+        );
+    }
+
+    #[test]
+    fn each_answering_fault_has_its_failure() {
+        let cases = [
+            (FaultMode::TryLater, Failure::Ocsp(ErrorStatus::TryLater)),
+            (
+                FaultMode::InternalError,
+                Failure::Ocsp(ErrorStatus::InternalError),
+            ),
+            (
+                FaultMode::Unauthorized,
+                Failure::Ocsp(ErrorStatus::Unauthorized),
+            ),
+            (FaultMode::MalformedResponse, Failure::NotOcsp(NOT_DER)),
+            (FaultMode::Http500, Failure::Http500),
+            (FaultMode::Close, Failure::Close),
+        ];
+        for (mode, failure) in cases {
+            assert_eq!(AnswerError::Injected(mode).failure(), failure, "{mode}");
+        }
+    }
+}

@@ -5,6 +5,10 @@
 //! Responses without a nonce are signed once and reused while nothing they
 //! say has changed; responses with a nonce are signed live. QA can make it
 //! misbehave on purpose through faults stored in the same database.
+//!
+//! The responder is built as layers, each a [`source::Source`] wrapping the
+//! next (see [`stack`]): [`filter`], [`faults`], [`cache`], and at the bottom
+//! [`source::StoreSource`]; [`http`] alone speaks HTTP.
 #![deny(missing_docs)]
 
 pub mod cache;
@@ -12,16 +16,19 @@ pub mod config;
 pub mod crl;
 pub mod directory;
 pub mod error;
+pub mod faults;
+pub mod filter;
 pub mod get_path;
 pub mod http;
 pub mod metrics;
 pub mod request;
 pub mod response;
 pub mod server;
-pub mod service;
 pub mod signer;
+pub mod source;
+pub mod stack;
 
 pub use config::Config;
 pub use error::{Error, Result};
 pub use server::serve;
-pub use service::Responder;
+pub use stack::Responder;

@@ -6,6 +6,71 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::response::{ErrorStatus, Status};
+
+/// What a response said, for metrics and logs.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every CertID good.
+    Good,
+    /// Every CertID revoked.
+    Revoked,
+    /// Every CertID unknown.
+    Unknown,
+    /// CertIDs of different statuses.
+    Mixed,
+    /// An unsigned error response.
+    Error(ErrorStatus),
+    /// Bytes that are no OCSP response (the malformed-response fault).
+    MalformedResponse,
+    /// No OCSP response at all.
+    None,
+}
+
+impl Outcome {
+    /// The outcome of a signed response with these statuses.
+    pub fn of(statuses: &[Status]) -> Outcome {
+        let one = |s: &Status| match s {
+            Status::Good => Outcome::Good,
+            Status::Revoked { .. } => Outcome::Revoked,
+            Status::Unknown => Outcome::Unknown,
+        };
+        match statuses.split_first() {
+            Some((first, rest)) if rest.iter().all(|s| one(s) == one(first)) => one(first),
+            Some(_) => Outcome::Mixed,
+            None => Outcome::None,
+        }
+    }
+
+    /// The label: good, revoked, unknown, mixed, the error status's name
+    /// (malformedRequest, internalError, tryLater, sigRequired, unauthorized),
+    /// malformedResponse, or none.
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Good => "good",
+            Outcome::Revoked => "revoked",
+            Outcome::Unknown => "unknown",
+            Outcome::Mixed => "mixed",
+            Outcome::Error(ErrorStatus::MalformedRequest) => "malformedRequest",
+            Outcome::Error(ErrorStatus::InternalError) => "internalError",
+            Outcome::Error(ErrorStatus::TryLater) => "tryLater",
+            Outcome::Error(ErrorStatus::SigRequired) => "sigRequired",
+            Outcome::Error(ErrorStatus::Unauthorized) => "unauthorized",
+            Outcome::MalformedResponse => "malformedResponse",
+            Outcome::None => "none",
+        }
+    }
+}
+
+impl EncodeLabelValue for Outcome {
+    fn encode(
+        &self,
+        encoder: &mut prometheus_client::encoding::LabelValueEncoder<'_>,
+    ) -> Result<(), std::fmt::Error> {
+        std::fmt::Write::write_str(encoder, self.name())
+    }
+}
+
 /// How a request arrived.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
 pub enum Method {
@@ -22,9 +87,8 @@ pub struct ResponseLabels {
     pub method: Method,
     /// The HTTP status sent.
     pub http_status: u16,
-    /// The OCSP outcome: good, revoked, unknown, mixed, or the error status
-    /// (malformedRequest, internalError, tryLater, unauthorized), or none.
-    pub ocsp_status: &'static str,
+    /// The OCSP outcome.
+    pub ocsp_status: Outcome,
 }
 
 /// Labels of the fault counter.
@@ -110,5 +174,38 @@ impl Metrics {
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_of_statuses() {
+        assert_eq!(Outcome::of(&[Status::Good, Status::Good]), Outcome::Good);
+        assert_eq!(
+            Outcome::of(&[Status::Good, Status::Unknown]),
+            Outcome::Mixed
+        );
+        assert_eq!(Outcome::of(&[]), Outcome::None);
+        assert_eq!(
+            Outcome::Error(ErrorStatus::Unauthorized).name(),
+            "unauthorized"
+        );
+    }
+
+    #[test]
+    fn the_outcome_label_is_its_name() {
+        let metrics = Metrics::default();
+        metrics
+            .responses
+            .get_or_create(&ResponseLabels {
+                method: Method::Get,
+                http_status: 200,
+                ocsp_status: Outcome::Error(ErrorStatus::TryLater),
+            })
+            .inc();
+        assert!(metrics.render().contains("ocsp_status=\"tryLater\""));
     }
 }

@@ -12,7 +12,7 @@ use tracing::info;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::http::router;
-use crate::service::Responder;
+use crate::stack::Responder;
 
 /// How long shutdown waits for requests in flight.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);

@@ -151,14 +151,15 @@ impl<K> DynSignatureAlgorithmIdentifier for RcgenSigner<K> {
     }
 }
 
-/// Which `ResponderID` choice to put in responses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+/// Which `ResponderID` choice to put in responses (`--responder-id`). `byKey`, the SHA-1
+/// of the responder certificate's subjectPublicKey bits, is recommended and required by
+/// the CA/B Forum profile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum ResponderIdKind {
-    /// `byKey`: SHA-1 of the responder certificate's subjectPublicKey bits (recommended;
-    /// required by the CA/B Forum profile).
+    /// byKey: SHA-1 of the signer's public key.
     #[default]
     ByKey,
-    /// `byName`: the responder certificate's subject Name.
+    /// byName: the signer's subject.
     ByName,
 }
 
