@@ -441,6 +441,17 @@ impl Store {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(options.lock_timeout)
             .foreign_keys(true);
+        if create {
+            // A new file is turned to WAL by one connection first: when the
+            // pool's connections race to switch the journal mode, the loser
+            // gets SQLITE_BUSY at once, without waiting for the busy timeout.
+            let first = sqlx::ConnectOptions::connect(&connect)
+                .await
+                .map_err(|e| db_error(&database, e))?;
+            sqlx::Connection::close(first)
+                .await
+                .map_err(|e| db_error(&database, e))?;
+        }
         // One connection stays open for the pool's life: the WAL index that
         // `ChangeProbe` reads exists only while some connection is open.
         let pool = SqlitePoolOptions::new()
