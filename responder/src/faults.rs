@@ -29,7 +29,9 @@ pub enum Effect {
     Bend(Bend),
 }
 
-/// What `mode` does to a request: the one place fault modes are interpreted.
+/// What `mode` does to a request: the one place that says whether a fault
+/// answers, waits or bends. Which answer an answering fault gives is part of
+/// the one mapping from errors to OCSP and HTTP ([`AnswerError::failure`]).
 pub fn effect(mode: FaultMode) -> Effect {
     let bend = |b: Bend| Effect::Bend(b);
     let none = Bend::default();
