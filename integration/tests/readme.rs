@@ -64,3 +64,52 @@ fn the_configuration_reference_is_the_binaries_help() {
         "README.md's configuration reference is out of date: run scripts/readme-help\n{out}"
     );
 }
+
+/// `a/{b,c}.rs` → `a/b.rs`, `a/c.rs` (one brace group at most, as the map writes them).
+fn expand(path: &str) -> Vec<String> {
+    match (path.find('{'), path.find('}')) {
+        (Some(open), Some(close)) if open < close => path[open + 1..close]
+            .split(',')
+            .map(|alt| format!("{}{alt}{}", &path[..open], &path[close + 1..]))
+            .collect(),
+        _ => vec![path.to_string()],
+    }
+}
+
+#[test]
+fn where_things_live_names_files_that_exist() {
+    let readme = read("README.md");
+    let start = readme
+        .find("## Where things live")
+        .expect("README has a \"Where things live\" section");
+    let section = &readme[start..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |i| i + 3)];
+    let mut named = 0;
+    for row in section
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| behaviour"))
+    {
+        let Some(files) = row.trim_end_matches('|').rsplit('|').next() else {
+            continue;
+        };
+        for quoted in files.split('`').skip(1).step_by(2) {
+            for path in expand(quoted) {
+                let glob = path.ends_with("*.toml");
+                let check = if glob {
+                    path.trim_end_matches("*.toml")
+                } else {
+                    &path
+                };
+                assert!(
+                    repo().join(check).exists(),
+                    "README's \"Where things live\" names {path}, which does not exist: update the map"
+                );
+                named += 1;
+            }
+        }
+    }
+    assert!(
+        named >= 30,
+        "the map names {named} files; expected the whole table"
+    );
+}
