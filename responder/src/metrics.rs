@@ -1,5 +1,6 @@
 //! Prometheus metrics of the responder (`GET /metrics`).
 
+use labcore::ocsp::{CertStatus, ResponseStatus};
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -47,15 +48,11 @@ impl Outcome {
     /// malformedResponse, or none.
     pub fn name(self) -> &'static str {
         match self {
-            Outcome::Good => "good",
-            Outcome::Revoked => "revoked",
-            Outcome::Unknown => "unknown",
+            Outcome::Good => CertStatus::Good.name(),
+            Outcome::Revoked => CertStatus::Revoked.name(),
+            Outcome::Unknown => CertStatus::Unknown.name(),
             Outcome::Mixed => "mixed",
-            Outcome::Error(ErrorStatus::MalformedRequest) => "malformedRequest",
-            Outcome::Error(ErrorStatus::InternalError) => "internalError",
-            Outcome::Error(ErrorStatus::TryLater) => "tryLater",
-            Outcome::Error(ErrorStatus::SigRequired) => "sigRequired",
-            Outcome::Error(ErrorStatus::Unauthorized) => "unauthorized",
+            Outcome::Error(status) => ResponseStatus::from(status).name(),
             Outcome::MalformedResponse => "malformedResponse",
             Outcome::None => "none",
         }

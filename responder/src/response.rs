@@ -4,6 +4,7 @@
 use std::time::SystemTime;
 
 use der::{Encode, Length, Writer};
+use labcore::ocsp::ResponseStatus;
 use rcgen::SigningKey;
 use spki::ObjectIdentifier;
 use x509_cert::ext::pkix::CrlReason;
@@ -223,6 +224,18 @@ pub enum ErrorStatus {
     SigRequired,
     /// unauthorized (6).
     Unauthorized,
+}
+
+impl From<ErrorStatus> for ResponseStatus {
+    fn from(status: ErrorStatus) -> Self {
+        match status {
+            ErrorStatus::MalformedRequest => ResponseStatus::MalformedRequest,
+            ErrorStatus::InternalError => ResponseStatus::InternalError,
+            ErrorStatus::TryLater => ResponseStatus::TryLater,
+            ErrorStatus::SigRequired => ResponseStatus::SigRequired,
+            ErrorStatus::Unauthorized => ResponseStatus::Unauthorized,
+        }
+    }
 }
 
 impl ErrorStatus {

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use labcore::RevocationReason;
 use prometheus_client::metrics::histogram::Histogram;
 use testca::Serial;
 use testca::store::{RevocationStatus, Store};
@@ -364,23 +363,8 @@ fn status_of(status: RevocationStatus) -> Status {
         RevocationStatus::Good => Status::Good,
         RevocationStatus::Revoked { at, reason } => Status::Revoked {
             revocation_time: at.into(),
-            reason: reason.map(crl_reason),
+            reason: reason.map(CrlReason::from),
         },
-    }
-}
-
-fn crl_reason(reason: RevocationReason) -> CrlReason {
-    match reason {
-        RevocationReason::Unspecified => CrlReason::Unspecified,
-        RevocationReason::KeyCompromise => CrlReason::KeyCompromise,
-        RevocationReason::CaCompromise => CrlReason::CaCompromise,
-        RevocationReason::AffiliationChanged => CrlReason::AffiliationChanged,
-        RevocationReason::Superseded => CrlReason::Superseded,
-        RevocationReason::CessationOfOperation => CrlReason::CessationOfOperation,
-        RevocationReason::CertificateHold => CrlReason::CertificateHold,
-        RevocationReason::RemoveFromCrl => CrlReason::RemoveFromCRL,
-        RevocationReason::PrivilegeWithdrawn => CrlReason::PrivilegeWithdrawn,
-        RevocationReason::AaCompromise => CrlReason::AaCompromise,
     }
 }
 
@@ -639,7 +623,7 @@ mod tests {
         assert_eq!(
             status_of(RevocationStatus::Revoked {
                 at,
-                reason: Some(RevocationReason::KeyCompromise)
+                reason: Some(labcore::RevocationReason::KeyCompromise)
             }),
             Status::Revoked {
                 revocation_time: SystemTime::UNIX_EPOCH + Duration::from_secs(1_000),
