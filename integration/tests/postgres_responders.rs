@@ -237,6 +237,31 @@ fn a_responder_refuses_a_key_file_that_is_not_the_signers() {
     );
 }
 
+#[test]
+fn a_new_signer_signs_once_its_key_file_is_written() {
+    let Some(admin) = test_cluster() else { return };
+    let pg = PgLab::init(&admin);
+    let responder = pg.responder(&[]);
+    let request = Request::new(vec![cert_id(&pg, "localhost")]).to_der();
+    let signer_of = || {
+        let response = post(responder.addr(), &request);
+        basic_info(&response.body).and_then(|info| info.certs.first().cloned())
+    };
+    let old = load_cert(&pg.lab.signer_cert()).to_der().unwrap();
+    assert_eq!(signer_of(), Some(old.clone()));
+    // testca commits the new certificate, then writes its key file: until
+    // the file matches, the previous signer goes on signing.
+    pg.testca(&["signer", "--issuer", "intermediate"]).success();
+    let new = load_cert(&pg.lab.signer_cert()).to_der().unwrap();
+    assert_ne!(new, old);
+    wait_for(
+        "answers signed by the new signer",
+        SEEN_WITHIN,
+        EVERY,
+        || (signer_of() == Some(new.clone())).then_some(()),
+    );
+}
+
 fn base64_standard(der: &[u8]) -> String {
     openssl::base64::encode_block(der)
 }

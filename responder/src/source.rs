@@ -569,6 +569,8 @@ pub(crate) mod testing {
         signed: AtomicUsize,
         lookups: AtomicUsize,
         last_bend: Mutex<Bend>,
+        /// Answers as a source whose database is unreachable.
+        unavailable: std::sync::atomic::AtomicBool,
     }
 
     impl MemorySource {
@@ -577,6 +579,21 @@ pub(crate) mod testing {
                 .lock()
                 .unwrap()
                 .insert(serial.to_vec(), status);
+        }
+
+        /// Makes it answer as if its database were (or were no longer) unreachable.
+        pub(crate) fn set_unavailable(&self, unavailable: bool) {
+            self.unavailable.store(unavailable, Ordering::SeqCst);
+        }
+
+        fn check_available(&self) -> Result<(), AnswerError> {
+            if self.unavailable.load(Ordering::SeqCst) {
+                return Err(AnswerError::Unavailable {
+                    database: "postgres://reader@db/lab".into(),
+                    reason: "connection refused".into(),
+                });
+            }
+            Ok(())
         }
 
         /// Answers signed so far.
@@ -613,6 +630,7 @@ pub(crate) mod testing {
 
     impl Source for MemorySource {
         async fn response(&self, query: Query<'_>) -> Result<Arc<Signed>, AnswerError> {
+            self.check_available()?;
             let n = self.signed.fetch_add(1, Ordering::SeqCst);
             *self.last_bend.lock().unwrap() = query.bend;
             let (statuses, unissued) = self.lookup(query);
@@ -638,6 +656,7 @@ pub(crate) mod testing {
 
     impl Statuses for MemorySource {
         async fn statuses(&self, query: Query<'_>) -> Result<Vec<Status>, AnswerError> {
+            self.check_available()?;
             self.lookups.fetch_add(1, Ordering::SeqCst);
             Ok(self.lookup(query).0)
         }
