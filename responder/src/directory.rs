@@ -134,6 +134,7 @@ impl SignerOverride {
 impl Directory {
     /// Reads the issuers, their CertID hashes, signers and faults at the
     /// database's current generation.
+    ///
     /// `previous` is the directory this one replaces: a signer whose
     /// certificate did not change is kept as it is.
     pub async fn load(
