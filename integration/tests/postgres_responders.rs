@@ -12,9 +12,9 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use integration::harness::{Server, http_get, http_post, wait_for};
+use integration::harness::{COMMAND_TIMEOUT, Server, command, http_get, http_post, run, wait_for};
 use integration::ocsp::{CertId, CertStatus, HashAlg, Request, basic_info, load_cert, status_of};
-use integration::postgres::{Cluster, PgLab, test_cluster};
+use integration::postgres::{Cluster, PgLab, test_cluster, url_with};
 use openssl::ocsp::OcspResponseStatus;
 
 /// Longest a change may take to be seen in these tests: far above the
@@ -260,6 +260,51 @@ fn a_new_signer_signs_once_its_key_file_is_written() {
         EVERY,
         || (signer_of() == Some(new.clone())).then_some(()),
     );
+}
+
+#[test]
+fn a_responder_that_cannot_use_its_database_says_why_in_one_line() {
+    let Some(admin) = test_cluster() else { return };
+    let pg = PgLab::init(&admin);
+    let secret = pg.reader_password.clone();
+    let port = integration::harness::free_port();
+    let cases = [
+        (
+            url_with(&pg.reader_url, pg.database(), Some((pg.reader(), "wrong"))),
+            "refused the login",
+        ),
+        (
+            format!("postgres://{}:{secret}@127.0.0.1:{port}/lab", pg.reader()),
+            "cannot reach",
+        ),
+        (
+            url_with(&admin, "postgres", Some((pg.reader(), &secret))),
+            "no OCSP Lab database",
+        ),
+        (
+            url_with(
+                &pg.reader_url,
+                "no_such_database",
+                Some((pg.reader(), &secret)),
+            ),
+            "does not exist",
+        ),
+    ];
+    for (url, says) in cases {
+        let mut cmd = command("responder");
+        cmd.arg("--dir")
+            .arg(pg.lab.dir())
+            .args(["--db", &url, "--listen", "127.0.0.1:0"]);
+        let out = run(&mut cmd, COMMAND_TIMEOUT);
+        assert_eq!(out.code, Some(1), "{url}: {out}");
+        let line = out.stderr.trim();
+        assert_eq!(line.lines().count(), 1, "one line: {out}");
+        assert!(
+            line.contains(says) && line.contains("postgres://") && line.contains("--db"),
+            "{line}"
+        );
+        assert!(!line.contains(&secret) && !line.contains("wrong"), "{line}");
+    }
 }
 
 fn base64_standard(der: &[u8]) -> String {
