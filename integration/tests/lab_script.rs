@@ -597,3 +597,100 @@ fn a_missing_binary_is_one_line_saying_what_to_run() {
     assert_eq!(bogus.code, Some(2), "{bogus}");
     assert!(bogus.stderr.contains("usage"), "{bogus}");
 }
+
+#[test]
+fn lab_up_checks_db_before_anything_starts() {
+    let lab = Lab::new();
+    let up = run(lab.cmd("up").arg("--db"), Duration::from_secs(30));
+    assert_eq!(up.code, Some(2), "--db without a URL:\n{up}");
+    assert!(up.stderr.contains("scripts/lab up [--detach]"), "{up}");
+    let up = run(
+        lab.cmd("up").args(["--db", "mysql://root:hunter2@db/lab"]),
+        Duration::from_secs(30),
+    );
+    assert_eq!(up.code, Some(2), "{up}");
+    assert!(
+        up.stderr.contains("not a PostgreSQL URL") && !up.stderr.contains("hunter2"),
+        "{up}"
+    );
+    assert!(!lab.dir().exists(), "nothing created");
+
+    // A lab on its SQLite file, brought up with a PostgreSQL URL: refused, with the fix.
+    let url = format!("http://{}/", lab.responder);
+    let init = lab.testca(&["init", "--ocsp-url", &url]);
+    assert_eq!(init.code, Some(0), "{init}");
+    let up = run(
+        lab.cmd("up").args([
+            "--detach",
+            "--db",
+            "postgres://writer:hunter2@127.0.0.1:1/lab",
+        ]),
+        Duration::from_secs(30),
+    );
+    assert_eq!(up.code, Some(1), "{up}");
+    assert_eq!(up.stderr.trim().lines().count(), 1, "one line:\n{up}");
+    assert!(
+        up.stderr.contains("SQLite file")
+            && up.stderr.contains("init --force --db URL")
+            && !up.stderr.contains("hunter2"),
+        "{up}"
+    );
+    assert!(lab.pids().is_empty(), "nothing started");
+}
+
+#[test]
+fn lab_up_with_db_runs_the_lab_on_postgresql() {
+    let Some(admin) = integration::postgres::test_cluster() else {
+        return;
+    };
+    if !require("openssl") || !require("curl") {
+        return;
+    }
+    let database = format!("labup_{}_{}", std::process::id(), free_port());
+    integration::postgres::psql(&admin, &[&format!("CREATE DATABASE \"{database}\"")]);
+    let url = integration::postgres::url_with(&admin, &database, None);
+    let lab = Lab::new();
+    let up = run(
+        lab.cmd("up").args(["--detach", "--db", &url]),
+        Duration::from_secs(180),
+    );
+    let password = admin
+        .rsplit_once('@')
+        .and_then(|(login, _)| login.rsplit_once(':'))
+        .map(|(_, password)| password.to_string())
+        .unwrap_or_default();
+    assert_eq!(up.code, Some(0), "{up}");
+    assert!(
+        up.stdout.contains(&format!("/{database}")) && !up.stdout.contains(&password),
+        "names the database without its password:\n{up}"
+    );
+    let config = std::fs::read_to_string(lab.dir().join("lab.toml")).expect("lab.toml");
+    assert!(config.contains(&format!("/{database}\"")), "{config}");
+    assert!(!lab.dir().join("revocation.db").exists(), "no SQLite file");
+    assert_eq!(lab.check().code, Some(0), "good staple");
+    let revoke = lab.testca(&["--db", &url, "revoke", "localhost"]);
+    assert_eq!(revoke.code, Some(0), "{revoke}");
+    let port = lab.stapler.rsplit(':').next().expect("port");
+    let refresh = run(
+        Command::new("curl")
+            .args(["-sS", "-X", "POST", "--cacert"])
+            .arg(lab.dir().join("ca/root/cert.pem"))
+            .arg(format!("https://localhost:{port}/admin/refresh")),
+        Duration::from_secs(60),
+    );
+    assert_eq!(refresh.code, Some(0), "{refresh}");
+    assert_eq!(lab.check().code, Some(1), "revoked, through PostgreSQL");
+    // Brought up again without --db, the lab says where its database is.
+    let down = run(&mut lab.cmd("down"), Duration::from_secs(30));
+    assert_eq!(down.code, Some(0), "{down}");
+    let up = run(lab.cmd("up").arg("--detach"), Duration::from_secs(30));
+    assert_eq!(up.code, Some(1), "{up}");
+    assert!(up.stderr.contains("--db URL"), "{up}");
+    drop(lab);
+    integration::postgres::psql(
+        &admin,
+        &[&format!(
+            "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"
+        )],
+    );
+}

@@ -190,7 +190,8 @@ impl<S: Statuses> Source for Cache<S> {
         }
         let key = cache_key(query.request);
         let signer = query.view.signer_for(query.request).map(|s| s.fingerprint);
-        let cached = self.answers.get(&key).filter(|c| {
+        let entry = self.answers.get(&key);
+        let cached = entry.as_ref().filter(|c| {
             c.signed.produced.elapsed() < self.reuse_for && Some(c.signed.signer) == signer
         });
         if let Some(c) = &cached {
@@ -212,7 +213,16 @@ impl<S: Statuses> Source for Cache<S> {
             }
         }
         self.counters.misses.inc();
-        let signed = self.inner.response(query).await?;
+        let signed = match self.inner.response(query).await {
+            Ok(signed) => signed,
+            Err(e) if e.is_unavailable() => {
+                return match entry.filter(|c| still_valid(c, query.view.generation, signer)) {
+                    Some(c) => Ok(c.signed.clone()),
+                    None => Err(e),
+                };
+            }
+            Err(e) => return Err(e),
+        };
         if signed.reusable {
             self.answers.insert(
                 key,
@@ -224,6 +234,16 @@ impl<S: Statuses> Source for Cache<S> {
         }
         Ok(signed)
     }
+}
+
+/// Whether a kept answer may still be served when the database cannot be
+/// asked: found true at the directory's generation (no change seen since),
+/// by the signer of now, and within its validity period. It says what was
+/// true at its thisUpdate, as an HTTP cache in front would.
+fn still_valid(c: &Presigned, generation: i64, signer: Option<[u8; 20]>) -> bool {
+    c.generation == generation
+        && Some(c.signed.signer) == signer
+        && c.signed.is_valid_at(std::time::SystemTime::now())
 }
 
 #[cfg(test)]
@@ -399,5 +419,52 @@ mod tests {
         cache.response(fx.query(&request)).await.unwrap();
         cache.response(fx.query(&request)).await.unwrap();
         assert_eq!(source.signatures(), 2);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_database_leaves_valid_answers_served_and_nothing_else() {
+        let fx = Fixture::new(vec![]);
+        let source = MemorySource::default();
+        source.set(&[1], Status::Good);
+        // Nothing is reused as such: every request goes down to the source.
+        let cache = layer(&source, Duration::ZERO);
+        let known = fx.request(&[1], None);
+        let before = cache.response(fx.query(&known)).await.unwrap();
+        source.set_unavailable(true);
+        let during = cache.response(fx.query(&known)).await.unwrap();
+        assert_eq!(during.der, before.der, "the answer it holds, as signed");
+        // Never asked before: nothing to answer with.
+        let other = fx.request(&[2], None);
+        let e = cache.response(fx.query(&other)).await.unwrap_err();
+        assert!(e.is_unavailable(), "{e}");
+        // A change was seen since the answer was made: it may be wrong now.
+        let next = fx.with_generation(2);
+        let e = cache.response(Query::new(&known, &next)).await.unwrap_err();
+        assert!(e.is_unavailable(), "{e}");
+        source.set_unavailable(false);
+        cache.response(Query::new(&known, &next)).await.unwrap();
+    }
+
+    #[test]
+    fn an_expired_answer_is_not_served_when_the_database_is_unreachable() {
+        let (_, mut entry) = entry(1, Status::Good);
+        let signer = Some(entry.signed.signer);
+        assert!(still_valid(&entry, 1, signer), "no nextUpdate: valid");
+        let mut signed = (*entry.signed).clone();
+        signed.next_update = Some(SystemTime::now() - Duration::from_secs(1));
+        entry = Arc::new(Presigned {
+            signed: Arc::new(signed),
+            generation: 1,
+        });
+        assert!(!still_valid(&entry, 1, signer), "past its nextUpdate");
+        let mut signed = (*entry.signed).clone();
+        signed.next_update = Some(SystemTime::now() + Duration::from_secs(60));
+        let entry = Presigned {
+            signed: Arc::new(signed),
+            generation: 1,
+        };
+        assert!(still_valid(&entry, 1, signer));
+        assert!(!still_valid(&entry, 2, signer), "another generation");
+        assert!(!still_valid(&entry, 1, Some([1; 20])), "another signer");
     }
 }

@@ -12,6 +12,7 @@ use testca::Serial;
 use testca::store::{RevocationStatus, Store};
 use x509_cert::ext::pkix::CrlReason;
 
+use crate::changes::DatabaseState;
 use crate::config::{Config, UnknownSerial};
 use crate::directory::{Directory, SigningIdentity};
 use crate::error::{AnswerError, Error};
@@ -220,28 +221,42 @@ pub struct StoreSource {
     policy: SigningPolicy,
     rogue: Arc<SigningIdentity>,
     signing_seconds: Histogram,
+    /// What is known of a PostgreSQL database: while it is unreachable,
+    /// lookups fail at once instead of waiting for a connection.
+    database: Option<Arc<DatabaseState>>,
 }
 
 impl StoreSource {
     /// A source reading `store`, signing per `policy`; `rogue` signs for the
-    /// wrong-signer fault; signing times go to `signing_seconds`.
+    /// wrong-signer fault; signing times go to `signing_seconds`; `database`
+    /// tells when a PostgreSQL database is known to be unreachable.
     pub fn new(
         store: Store,
         policy: SigningPolicy,
         rogue: Arc<SigningIdentity>,
         signing_seconds: Histogram,
+        database: Option<Arc<DatabaseState>>,
     ) -> Self {
         StoreSource {
             store,
             policy,
             rogue,
             signing_seconds,
+            database,
         }
     }
 
     /// The statuses of the query's CertIDs and whether any of them names a
     /// serial or an issuer the lab never issued.
     async fn lookup(&self, query: Query<'_>) -> Result<(Vec<Status>, bool), AnswerError> {
+        if let Some(state) = &self.database
+            && let Some(outage) = state.outage()
+        {
+            return Err(AnswerError::Unavailable {
+                database: state.shown().to_string(),
+                reason: outage.reason,
+            });
+        }
         let mut out = Vec::with_capacity(query.request.cert_ids.len());
         let mut unissued = false;
         for cert_id in &query.request.cert_ids {
@@ -270,6 +285,14 @@ impl StoreSource {
             out.push(status);
         }
         Ok((out, unissued))
+    }
+}
+
+impl Signed {
+    /// Whether the answer is still within its validity period at `now`
+    /// (one without nextUpdate never expires, RFC 6960 §4.2.2.1).
+    pub fn is_valid_at(&self, now: SystemTime) -> bool {
+        self.this_update <= now && self.next_update.is_none_or(|next| now < next)
     }
 }
 
@@ -530,6 +553,8 @@ pub(crate) mod testing {
         signed: AtomicUsize,
         lookups: AtomicUsize,
         last_bend: Mutex<Bend>,
+        /// Answers as a source whose database is unreachable.
+        unavailable: std::sync::atomic::AtomicBool,
     }
 
     impl MemorySource {
@@ -538,6 +563,21 @@ pub(crate) mod testing {
                 .lock()
                 .unwrap()
                 .insert(serial.to_vec(), status);
+        }
+
+        /// Makes it answer as if its database were (or were no longer) unreachable.
+        pub(crate) fn set_unavailable(&self, unavailable: bool) {
+            self.unavailable.store(unavailable, Ordering::SeqCst);
+        }
+
+        fn check_available(&self) -> Result<(), AnswerError> {
+            if self.unavailable.load(Ordering::SeqCst) {
+                return Err(AnswerError::Unavailable {
+                    database: "postgres://reader@db/lab".into(),
+                    reason: "connection refused".into(),
+                });
+            }
+            Ok(())
         }
 
         /// Answers signed so far.
@@ -574,6 +614,7 @@ pub(crate) mod testing {
 
     impl Source for MemorySource {
         async fn response(&self, query: Query<'_>) -> Result<Arc<Signed>, AnswerError> {
+            self.check_available()?;
             let n = self.signed.fetch_add(1, Ordering::SeqCst);
             *self.last_bend.lock().unwrap() = query.bend;
             let (statuses, unissued) = self.lookup(query);
@@ -599,6 +640,7 @@ pub(crate) mod testing {
 
     impl Statuses for MemorySource {
         async fn statuses(&self, query: Query<'_>) -> Result<Vec<Status>, AnswerError> {
+            self.check_available()?;
             self.lookups.fetch_add(1, Ordering::SeqCst);
             Ok(self.lookup(query).0)
         }
