@@ -190,7 +190,8 @@ impl<S: Statuses> Source for Cache<S> {
         }
         let key = cache_key(query.request);
         let signer = query.view.signer_for(query.request).map(|s| s.fingerprint);
-        let cached = self.answers.get(&key).filter(|c| {
+        let entry = self.answers.get(&key);
+        let cached = entry.as_ref().filter(|c| {
             c.signed.produced.elapsed() < self.reuse_for && Some(c.signed.signer) == signer
         });
         if let Some(c) = &cached {
@@ -212,7 +213,16 @@ impl<S: Statuses> Source for Cache<S> {
             }
         }
         self.counters.misses.inc();
-        let signed = self.inner.response(query).await?;
+        let signed = match self.inner.response(query).await {
+            Ok(signed) => signed,
+            Err(e) if e.is_unavailable() => {
+                return match entry.filter(|c| still_valid(c, query.view.generation, signer)) {
+                    Some(c) => Ok(c.signed.clone()),
+                    None => Err(e),
+                };
+            }
+            Err(e) => return Err(e),
+        };
         if signed.reusable {
             self.answers.insert(
                 key,
@@ -224,6 +234,16 @@ impl<S: Statuses> Source for Cache<S> {
         }
         Ok(signed)
     }
+}
+
+/// Whether a kept answer may still be served when the database cannot be
+/// asked: found true at the directory's generation (no change seen since),
+/// by the signer of now, and within its validity period. It says what was
+/// true at its thisUpdate, as an HTTP cache in front would.
+fn still_valid(c: &Presigned, generation: i64, signer: Option<[u8; 20]>) -> bool {
+    c.generation == generation
+        && Some(c.signed.signer) == signer
+        && c.signed.is_valid_at(std::time::SystemTime::now())
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
+use testca::store::DatabaseUrl;
 
 use crate::signer::ResponderIdKind;
 
@@ -24,9 +25,12 @@ pub struct Config {
     #[arg(long, env = labcore::layout::LAB_DIR_ENV, default_value = labcore::layout::DEFAULT_LAB_DIR)]
     pub dir: PathBuf,
 
-    /// Revocation database [default: DIR/revocation.db].
-    #[arg(long, env = "OCSPLAB_DB")]
-    pub db: Option<PathBuf>,
+    /// Revocation database: an SQLite file, or PostgreSQL as
+    /// postgres://USER:PASSWORD@HOST:PORT/DATABASE, best as a reader role (`testca db
+    /// grant-reader`), which cannot read the signers' keys: they are then read from the lab
+    /// directory's ca/NAME/ocsp-signer/key.pem [default: DIR/revocation.db].
+    #[arg(long, env = "OCSPLAB_DB", hide_env_values = true, value_name = "URL", value_parser = parse_db)]
+    pub db: Option<DatabaseUrl>,
 
     /// Sign with this certificate (PEM) instead of the lab's newest delegated signer; it must be
     /// a CA of the lab or a signer one of them certified. Needs --signer-key.
@@ -53,6 +57,12 @@ pub struct Config {
     /// [default: a quarter of --validity]. Any change of status is served at once regardless.
     #[arg(long, env = "OCSPLAB_REUSE_FOR", value_parser = humantime::parse_duration)]
     pub reuse_for: Option<Duration>,
+
+    /// Longest max-age advertised in the Cache-Control of a GET's answer (RFC 5019) [default: until
+    /// the answer's nextUpdate]. An HTTP cache in front of the responder may serve an answer this
+    /// long after the certificate was revoked.
+    #[arg(long, env = "OCSPLAB_MAX_AGE", value_parser = humantime::parse_duration)]
+    pub max_age: Option<Duration>,
 
     /// Who signs: the lab's delegated OCSP signer, or the issuing CA itself.
     #[arg(long, env = "OCSPLAB_SIGN_WITH", value_enum, default_value_t = SignWith::Delegated)]
@@ -106,11 +116,11 @@ pub struct Config {
 }
 
 impl Config {
-    /// The database file.
-    pub fn database(&self) -> PathBuf {
+    /// The revocation database: `--db`, else the lab's SQLite file.
+    pub fn database(&self) -> DatabaseUrl {
         self.db
             .clone()
-            .unwrap_or_else(|| labcore::Layout::new(&self.dir).database())
+            .unwrap_or_else(|| DatabaseUrl::sqlite(labcore::Layout::new(&self.dir).database()))
     }
 
     /// How long a pre-signed response is reused.
@@ -144,6 +154,12 @@ pub enum UnknownIssuer {
     Unauthorized,
     /// A signed `unknown` status.
     Unknown,
+}
+
+/// `--db`: testca's parser, so that both name a database the same way and
+/// neither shows its password.
+fn parse_db(text: &str) -> Result<DatabaseUrl, String> {
+    text.parse::<DatabaseUrl>().map_err(|e| e.to_string())
 }
 
 fn parse_prefix(text: &str) -> Result<String, String> {

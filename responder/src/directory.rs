@@ -20,6 +20,7 @@ use testca::key_alg::load_key_pem;
 use testca::store::{ChangeProbe, RevocationStatus, Store, WalIndexHeader};
 use tracing::debug;
 
+use crate::changes::{DatabaseState, Follower, Outage, POLL};
 use crate::config::{Config, SignWith};
 use crate::error::{Error, Result};
 use crate::request::{ParsedRequest, RequestCertId};
@@ -81,6 +82,10 @@ pub struct Directory {
     /// Statuses read from the database at this generation. A new generation
     /// gets a new, empty directory: nothing read before a change outlives it.
     statuses: StatusCache,
+    /// A signer's key file did not yet match its newest certificate (testca
+    /// writes it just after the commit): the previous signer was kept, and
+    /// the directory is loaded again soon.
+    signer_pending: bool,
 }
 
 /// Revocation states already read, by issuer and serial (issued serials only).
@@ -129,13 +134,18 @@ impl SignerOverride {
 impl Directory {
     /// Reads the issuers, their CertID hashes, signers and faults at the
     /// database's current generation.
+    /// `previous` is the directory this one replaces: a signer whose
+    /// certificate did not change is kept as it is.
     pub async fn load(
         store: &Store,
         layout: &Layout,
         config: &Config,
         signer_override: Option<&SignerOverride>,
+        previous: Option<&Directory>,
     ) -> Result<Self> {
         let generation = store.generation().await?;
+        let keys = SignerKeys::of(store);
+        let mut signer_pending = false;
         let mut hashes: HashMap<IssuerId, Vec<IssuerHashes>> = HashMap::new();
         for (id, h) in store.issuer_hashes().await? {
             hashes.entry(id).or_default().push(h);
@@ -144,16 +154,27 @@ impl Directory {
         for record in store.issuers().await? {
             let signer = match override_for(signer_override, &record.cert_der)? {
                 Some(identity) => Some(Arc::new(identity)),
-                None => signer_for(
-                    store,
-                    layout,
-                    config.sign_with,
-                    record.id,
-                    &record.name,
-                    &record.cert_der,
-                )
-                .await?
-                .map(Arc::new),
+                None => match (config.sign_with, keys) {
+                    (SignWith::Delegated, SignerKeys::LabFiles) => {
+                        let kept = previous
+                            .and_then(|p| p.issuers.iter().find(|i| i.id == record.id))
+                            .and_then(|i| i.signer.clone());
+                        let (signer, pending) =
+                            signer_from_file(store, layout, record.id, &record.name, kept).await?;
+                        signer_pending |= pending;
+                        signer
+                    }
+                    (sign_with, _) => signer_for(
+                        store,
+                        layout,
+                        sign_with,
+                        record.id,
+                        &record.name,
+                        &record.cert_der,
+                    )
+                    .await?
+                    .map(Arc::new),
+                },
             };
             let entry = IssuerEntry {
                 id: record.id,
@@ -164,12 +185,14 @@ impl Directory {
             let its_hashes = hashes.remove(&record.id).unwrap_or_default();
             issuers.push((entry, its_hashes));
         }
-        Ok(Directory::new(
+        let mut directory = Directory::new(
             generation,
             issuers,
             store.faults().await?,
             config.cache_entries,
-        ))
+        );
+        directory.signer_pending = signer_pending;
+        Ok(directory)
     }
 
     /// A directory from its parts: each issuer with the CertID hashes it is
@@ -194,6 +217,7 @@ impl Directory {
             by_hashes,
             faults,
             statuses: StatusCache::new(status_entries),
+            signer_pending: false,
         }
     }
 
@@ -255,6 +279,94 @@ impl Directory {
     /// The faults stored at this generation (some may have expired since).
     pub fn faults(&self) -> &[Fault] {
         &self.faults
+    }
+}
+
+/// Where the delegated signers' keys come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SignerKeys {
+    /// The database (SQLite: the lab's own file, readable by its owner only).
+    Database,
+    /// The lab directory's `ca/NAME/ocsp-signer/key.pem` (PostgreSQL: the
+    /// reader role cannot read keys, and a responder should not need more).
+    LabFiles,
+}
+
+impl SignerKeys {
+    fn of(store: &Store) -> Self {
+        if store.database().is_postgres() {
+            SignerKeys::LabFiles
+        } else {
+            SignerKeys::Database
+        }
+    }
+}
+
+/// The key file of the delegated signer of the CA named `issuer_name`.
+pub fn signer_key_file(layout: &Layout, issuer_name: &str) -> Result<std::path::PathBuf> {
+    let ca: CaName = issuer_name
+        .parse()
+        .map_err(|_| Error::NoCaKey(issuer_name.to_string()))?;
+    Ok(layout.signer_dir(ca).join("key.pem"))
+}
+
+/// The newest delegated signer of an issuer, its certificate from the
+/// database and its key from the lab's key file. `kept` is the signer in use
+/// until now: reused when the certificate did not change, and kept (with
+/// `true`, "try again") when the key file does not match the newer
+/// certificate yet. With nothing to keep, a key file that does not fit is an error.
+async fn signer_from_file(
+    store: &Store,
+    layout: &Layout,
+    issuer_id: IssuerId,
+    issuer_name: &str,
+    kept: Option<Arc<SigningIdentity>>,
+) -> Result<(Option<Arc<SigningIdentity>>, bool)> {
+    use sha1::Digest;
+    let Some(cert) = store.newest_signer_certificate(issuer_id).await? else {
+        return Ok((None, false));
+    };
+    let fingerprint: [u8; 20] = sha1::Sha1::digest(&cert.der).into();
+    if let Some(kept) = kept.as_ref().filter(|k| k.fingerprint == fingerprint) {
+        return Ok((Some(kept.clone()), false));
+    }
+    let key_path = signer_key_file(layout, issuer_name)?;
+    let loaded = read_text(&key_path)
+        .map_err(|e| e.to_string())
+        .and_then(|pem| load_key_pem(&pem).map_err(|e| e.to_string()));
+    let description = format!(
+        "delegated signer '{}' (serial {}) for {issuer_name}, key {}",
+        cert.name,
+        cert.serial,
+        key_path.display()
+    );
+    let identity = match loaded {
+        Ok(key) => match SigningIdentity::new(key, &cert.der, true, description) {
+            Ok(identity) => Ok(identity),
+            Err(Error::Signer(crate::signer::SignerError::KeyMismatch)) => {
+                Err("it is the key of another certificate".to_string())
+            }
+            Err(e) => return Err(e),
+        },
+        Err(reason) => Err(reason),
+    };
+    match (identity, kept) {
+        (Ok(identity), _) => Ok((Some(Arc::new(identity)), false)),
+        (Err(reason), Some(kept)) => {
+            tracing::warn!(
+                key = %key_path.display(),
+                serial = %cert.serial,
+                "the key file does not fit the newest delegated signer of {issuer_name} yet ({reason}); still signing with the previous one"
+            );
+            Ok((Some(kept), true))
+        }
+        (Err(reason), None) => Err(Error::SignerKeyFile {
+            key: key_path,
+            issuer: issuer_name.to_string(),
+            serial: cert.serial.to_string(),
+            database: store.database().to_string(),
+            reason,
+        }),
     }
 }
 
@@ -368,35 +480,75 @@ pub struct DirectoryWatch {
     layout: Layout,
     config: Config,
     signer_override: Option<SignerOverride>,
-    probe: ChangeProbe,
-    seen_header: Mutex<Option<WalIndexHeader>>,
+    signal: ChangeSignal,
+    /// The signal as it was when the directory was last found current.
+    seen: Mutex<Mark>,
     current: ArcSwap<Directory>,
     reload: tokio::sync::Mutex<()>,
 }
 
+/// How the watch learns that some process committed.
+enum ChangeSignal {
+    /// SQLite: the WAL-index header, read on every look (no query).
+    Probe(ChangeProbe),
+    /// PostgreSQL: the newest generation a [`Follower`] task saw notified or
+    /// polled, and when a directory with a pending signer was last loaded.
+    Follow {
+        follower: Follower,
+        loaded: Mutex<std::time::Instant>,
+    },
+}
+
+/// The change signal at one moment: equal marks mean no commit in between.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mark {
+    /// The WAL-index header (`None` when it could not be read: unknown).
+    Header(Option<WalIndexHeader>),
+    /// The newest generation seen.
+    Generation(i64),
+}
+
+impl Mark {
+    /// Whether the mark says anything (an unreadable header does not).
+    fn is_known(&self) -> bool {
+        !matches!(self, Mark::Header(None))
+    }
+}
+
+/// How soon a directory whose signer key file lagged is loaded again.
+const SIGNER_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
+
 impl std::fmt::Debug for DirectoryWatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DirectoryWatch")
-            .field("database", &self.store.path())
+            .field("database", &self.store.database())
             .field("generation", &self.current.load().generation)
             .finish_non_exhaustive()
     }
 }
 
 impl DirectoryWatch {
-    /// Loads the directory of the lab's database.
+    /// Loads the directory of the lab's database, and starts watching it for changes.
     pub async fn start(store: Store, layout: Layout, config: &Config) -> Result<Self> {
-        let probe = store.change_probe()?;
+        let signal = if store.database().is_postgres() {
+            ChangeSignal::Follow {
+                follower: Follower::start(&store, POLL).await?,
+                loaded: Mutex::new(std::time::Instant::now()),
+            }
+        } else {
+            ChangeSignal::Probe(store.change_probe()?)
+        };
         let signer_override = SignerOverride::from_config(config)?;
-        let seen = probe.read();
-        let directory = Directory::load(&store, &layout, config, signer_override.as_ref()).await?;
+        let seen = mark(&signal);
+        let directory =
+            Directory::load(&store, &layout, config, signer_override.as_ref(), None).await?;
         Ok(DirectoryWatch {
             store,
             layout,
             config: config.clone(),
             signer_override,
-            probe,
-            seen_header: Mutex::new(seen),
+            signal,
+            seen: Mutex::new(seen),
             current: ArcSwap::from_pointee(directory),
             reload: tokio::sync::Mutex::new(()),
         })
@@ -417,39 +569,75 @@ impl DirectoryWatch {
         self.current.load_full()
     }
 
-    /// Whether no process committed since the directory was last looked at: a
-    /// read of the database's shared-memory header, no query.
+    /// What is known of a PostgreSQL database (`None` for SQLite, whose file is always there).
+    pub fn database_state(&self) -> Option<&Arc<DatabaseState>> {
+        match &self.signal {
+            ChangeSignal::Probe(_) => None,
+            ChangeSignal::Follow { follower, .. } => Some(follower.state()),
+        }
+    }
+
+    /// Since when and why the database is unreachable, if it is.
+    pub fn outage(&self) -> Option<Outage> {
+        self.database_state().and_then(|s| s.outage())
+    }
+
+    /// Whether no process committed since the directory was last looked at,
+    /// known without a query (SQLite: the database's shared-memory header;
+    /// PostgreSQL: the generation last notified or polled).
     pub fn unchanged(&self) -> bool {
-        let header = self.probe.read();
-        header.is_some() && *lock(&self.seen_header) == header
+        let now = mark(&self.signal);
+        now.is_known() && *lock(&self.seen) == now
     }
 
     /// The directory, rebuilt first if any process committed since the last look.
     pub async fn current(&self) -> Result<Arc<Directory>> {
-        let header = self.probe.read();
-        if header.is_some() && *lock(&self.seen_header) == header {
+        let now = mark(&self.signal);
+        if now.is_known() && *lock(&self.seen) == now && !self.signer_retry_due() {
             return Ok(self.current.load_full());
         }
         let _reloading = self.reload.lock().await;
         let generation = self.store.generation().await?;
         let mut current = self.current.load_full();
-        if current.generation != generation {
+        if current.generation != generation || current.signer_pending {
             let fresh = Directory::load(
                 &self.store,
                 &self.layout,
                 &self.config,
                 self.signer_override.as_ref(),
+                Some(&current),
             )
             .await?;
             debug!(
                 generation = fresh.generation,
                 "database changed; reloaded issuers, signers and faults"
             );
+            if let ChangeSignal::Follow { loaded, .. } = &self.signal {
+                *lock(loaded) = std::time::Instant::now();
+            }
             current = Arc::new(fresh);
             self.current.store(current.clone());
         }
-        *lock(&self.seen_header) = header;
+        *lock(&self.seen) = now;
         Ok(current)
+    }
+
+    /// Whether the directory kept a previous signer because a key file
+    /// lagged, and it is time to look again.
+    fn signer_retry_due(&self) -> bool {
+        match &self.signal {
+            ChangeSignal::Follow { loaded, .. } => {
+                self.current.load().signer_pending && lock(loaded).elapsed() >= SIGNER_RETRY
+            }
+            ChangeSignal::Probe(_) => false,
+        }
+    }
+}
+
+fn mark(signal: &ChangeSignal) -> Mark {
+    match signal {
+        ChangeSignal::Probe(probe) => Mark::Header(probe.read()),
+        ChangeSignal::Follow { follower, .. } => Mark::Generation(follower.state().newest()),
     }
 }
 

@@ -46,6 +46,23 @@ pub enum Error {
         #[source]
         source: crate::signer::SignerError,
     },
+    /// The key file of a delegated signer (read from the lab directory when
+    /// the database is PostgreSQL) is missing, unreadable, or another key.
+    #[error(
+        "cannot sign for {issuer}: {key} does not hold the key of its newest delegated signer (serial {serial} in {database}): {reason}; copy the current ca/{issuer}/ocsp-signer/key.pem of the lab that wrote the database there (or pass that lab's --dir)"
+    )]
+    SignerKeyFile {
+        /// The key file.
+        key: PathBuf,
+        /// The issuer's name.
+        issuer: String,
+        /// The serial of the signer's certificate in the database.
+        serial: String,
+        /// The database, without its password.
+        database: String,
+        /// What is wrong with the file.
+        reason: String,
+    },
     /// `--signer-cert` holds no certificate.
     #[error("{0} holds no PEM certificate")]
     NoCertificate(PathBuf),
@@ -110,6 +127,16 @@ pub enum AnswerError {
     /// A fault that QA injected answers instead of the responder.
     #[error("injected fault {0}")]
     Injected(FaultMode),
+    /// The database is unreachable and nothing valid is cached for this request.
+    #[error(
+        "the revocation database {database} is unreachable ({reason}) and no valid answer is cached"
+    )]
+    Unavailable {
+        /// The database, without its password.
+        database: String,
+        /// Why, one line.
+        reason: String,
+    },
 }
 
 impl From<testca::Error> for AnswerError {
@@ -127,6 +154,9 @@ pub enum Failure {
     NotOcsp(&'static [u8]),
     /// HTTP 500 with no OCSP body.
     Http500,
+    /// The OCSP `tryLater` error with HTTP 503: the database cannot be
+    /// reached (an HTTP cache in front may try another responder).
+    Unavailable,
     /// The connection dropped without an answer.
     Close,
 }
@@ -143,6 +173,8 @@ impl AnswerError {
             | AnswerError::UnsupportedCritical(_)
             | AnswerError::NonceLength { .. } => Failure::Ocsp(ErrorStatus::MalformedRequest),
             AnswerError::UnknownIssuer => Failure::Ocsp(ErrorStatus::Unauthorized),
+            e if e.is_unavailable() => Failure::Unavailable,
+            AnswerError::Unavailable { .. } => Failure::Unavailable,
             AnswerError::NoSigner
             | AnswerError::Lab(_)
             | AnswerError::Build(_)
@@ -159,21 +191,49 @@ impl AnswerError {
         }
     }
 
-    /// Whether the error is the responder's own fault (logged as an error, not as info).
-    pub fn is_internal(&self) -> bool {
+    /// Whether the database could not be reached: what the responder could
+    /// not know, rather than what went wrong.
+    pub fn is_unavailable(&self) -> bool {
         matches!(
             self,
-            AnswerError::NoSigner
-                | AnswerError::Lab(_)
-                | AnswerError::Build(_)
-                | AnswerError::SigningTask(_)
+            AnswerError::Unavailable { .. }
+                | AnswerError::Lab(Error::Lab(testca::Error::Unreachable { .. }))
         )
+    }
+
+    /// Whether the error is the responder's own fault (logged as an error, not as info).
+    pub fn is_internal(&self) -> bool {
+        !self.is_unavailable()
+            && matches!(
+                self,
+                AnswerError::NoSigner
+                    | AnswerError::Lab(_)
+                    | AnswerError::Build(_)
+                    | AnswerError::SigningTask(_)
+            )
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unreachable_database_is_try_later_over_503() {
+        let unreachable = testca::Error::Unreachable {
+            database: "postgres://reader@db/lab".into(),
+            reason: "connection refused".into(),
+        };
+        let e = AnswerError::from(unreachable);
+        assert!(e.is_unavailable());
+        assert_eq!(e.failure(), Failure::Unavailable);
+        let e = AnswerError::Unavailable {
+            database: "postgres://reader@db/lab".into(),
+            reason: "connection refused".into(),
+        };
+        assert_eq!(e.failure(), Failure::Unavailable);
+        assert!(!AnswerError::NoSigner.is_unavailable());
+    }
 
     #[test]
     fn request_errors_are_malformed_request_and_lab_errors_internal_error() {

@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -26,6 +26,7 @@ use crate::cache::{TYPICAL_ENTRY, entry_weight};
 use crate::error::{AnswerError, Failure};
 use crate::get_path::{GetPathError, decode_get_path, under_prefix};
 use crate::metrics::{self, Outcome, ResponseLabels};
+use crate::response::ErrorStatus;
 use crate::source::Signed;
 use crate::stack::{Answered, Responder};
 
@@ -47,9 +48,22 @@ pub fn router(responder: Arc<Responder>) -> Router {
         .with_state(state)
 }
 
-/// 200 when the database answers.
+/// 200 when the database answers; 503 naming the database (without its
+/// password) when it cannot be reached.
 async fn health(State(state): State<Arc<HttpState>>) -> Response {
     let responder = &state.responder;
+    if let Some(outage) = responder.watch().outage() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "database unavailable: {} unreachable since {}: {}; answering only what is cached and still valid\n",
+                responder.store().database(),
+                httpdate::fmt_http_date(outage.since),
+                outage.reason
+            ),
+        )
+            .into_response();
+    }
     match responder.directory().await {
         Ok(dir) => (
             StatusCode::OK,
@@ -392,13 +406,15 @@ impl Prepared {
 }
 
 /// The HTTP headers and status of a signed answer at `now` (RFC 5019 §6):
-/// a GET's answer may be cached by HTTP caches until nextUpdate; a POST's
-/// carries no caching headers; a nonce answer is for one client only.
+/// a GET's answer may be cached by HTTP caches until nextUpdate, or for
+/// `max_age` at most (`--max-age`); a POST's carries no caching headers; a
+/// nonce answer is for one client only.
 pub fn signed_headers(
     prepared: &Prepared,
     method: metrics::Method,
     request_headers: &HeaderMap,
     now: SystemTime,
+    max_age: Option<Duration>,
 ) -> (StatusCode, HeaderMap) {
     let mut headers = HeaderMap::with_capacity(6);
     headers.insert(
@@ -408,14 +424,11 @@ pub fn signed_headers(
     let signed = &prepared.signed;
     match (method, !signed.nonce) {
         (metrics::Method::Get, true) => {
-            let cache_control = match signed.next_update {
-                Some(next) => {
-                    let max_age = next.duration_since(now).map_or(0, |d| d.as_secs());
-                    format!("max-age={max_age}, public, no-transform, must-revalidate")
-                }
-                None => "max-age=0, no-cache".to_string(),
-            };
-            insert(&mut headers, header::CACHE_CONTROL, &cache_control);
+            insert(
+                &mut headers,
+                header::CACHE_CONTROL,
+                &cache_control(signed.next_update, now, max_age),
+            );
             for (name, value) in &prepared.fixed {
                 headers.insert(name.clone(), value.clone());
             }
@@ -432,6 +445,24 @@ pub fn signed_headers(
 }
 
 const NO_CACHE: &str = "max-age=0, no-cache";
+
+/// The Cache-Control of a GET's answer at `now`: cacheable until its
+/// nextUpdate (counting down, never below zero), and never longer than
+/// `cap`; an answer without nextUpdate is not cached.
+pub fn cache_control(
+    next_update: Option<SystemTime>,
+    now: SystemTime,
+    cap: Option<Duration>,
+) -> String {
+    match next_update {
+        Some(next) => {
+            let left = next.duration_since(now).unwrap_or(Duration::ZERO);
+            let max_age = cap.map_or(left, |cap| left.min(cap)).as_secs();
+            format!("max-age={max_age}, public, no-transform, must-revalidate")
+        }
+        None => NO_CACHE.to_string(),
+    }
+}
 
 /// If-None-Match uses the weak comparison (RFC 9110 §13.1.2): W/"x" matches "x".
 fn etag_matches(request_headers: &HeaderMap, etag: &str) -> bool {
@@ -452,7 +483,8 @@ fn send(
     request_headers: &HeaderMap,
     now: SystemTime,
 ) -> Response {
-    let (status, headers) = signed_headers(prepared, method, request_headers, now);
+    let max_age = responder.config().max_age;
+    let (status, headers) = signed_headers(prepared, method, request_headers, now, max_age);
     prepared.count(responder, method, status);
     let body = if status == StatusCode::NOT_MODIFIED {
         axum::body::Body::empty()
@@ -496,12 +528,28 @@ pub fn failure_response(failure: Failure) -> (StatusCode, HeaderMap, Bytes) {
             )
         }
         Failure::Close => (StatusCode::INTERNAL_SERVER_ERROR, headers, Bytes::new()),
+        Failure::Unavailable => {
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(OCSP_RESPONSE),
+            );
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(crate::changes::POLL.as_secs().max(1)),
+            );
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                headers,
+                Bytes::from_static(ErrorStatus::TryLater.der()),
+            )
+        }
     }
 }
 
 fn failed(responder: &Responder, method: metrics::Method, failure: Failure) -> Response {
     let outcome = match failure {
         Failure::Ocsp(status) => Outcome::Error(status),
+        Failure::Unavailable => Outcome::Error(ErrorStatus::TryLater),
         Failure::NotOcsp(_) => Outcome::MalformedResponse,
         Failure::Http500 | Failure::Close => Outcome::None,
     };
@@ -757,7 +805,13 @@ mod tests {
     fn a_get_answer_carries_the_rfc_5019_headers() {
         let next = at() + Duration::from_secs(3600);
         let prepared = Prepared::new(signed(false, Some(next)), 1);
-        let (status, h) = signed_headers(&prepared, metrics::Method::Get, &HeaderMap::new(), at());
+        let (status, h) = signed_headers(
+            &prepared,
+            metrics::Method::Get,
+            &HeaderMap::new(),
+            at(),
+            None,
+        );
         assert_eq!(status, StatusCode::OK);
         assert_eq!(value(&h, header::CONTENT_TYPE), OCSP_RESPONSE);
         assert_eq!(
@@ -776,11 +830,54 @@ mod tests {
         assert_eq!(value(&h, header::ETAG), etag);
         // max-age counts down with the clock; never below zero.
         let later = at() + Duration::from_secs(600);
-        let (_, h) = signed_headers(&prepared, metrics::Method::Get, &HeaderMap::new(), later);
+        let (_, h) = signed_headers(
+            &prepared,
+            metrics::Method::Get,
+            &HeaderMap::new(),
+            later,
+            None,
+        );
         assert!(value(&h, header::CACHE_CONTROL).starts_with("max-age=3000,"));
         let after = at() + Duration::from_secs(7200);
-        let (_, h) = signed_headers(&prepared, metrics::Method::Get, &HeaderMap::new(), after);
+        let (_, h) = signed_headers(
+            &prepared,
+            metrics::Method::Get,
+            &HeaderMap::new(),
+            after,
+            None,
+        );
         assert!(value(&h, header::CACHE_CONTROL).starts_with("max-age=0,"));
+    }
+
+    #[test]
+    fn max_age_is_capped_by_the_knob_and_still_counts_down() {
+        let next = at() + Duration::from_secs(3600);
+        let prepared = Prepared::new(signed(false, Some(next)), 1);
+        let cap = Some(Duration::from_secs(60));
+        let (_, h) = signed_headers(
+            &prepared,
+            metrics::Method::Get,
+            &HeaderMap::new(),
+            at(),
+            cap,
+        );
+        assert_eq!(
+            value(&h, header::CACHE_CONTROL),
+            "max-age=60, public, no-transform, must-revalidate"
+        );
+        // Expires stays nextUpdate: Cache-Control's max-age takes precedence (RFC 9111 §5.3).
+        assert_eq!(value(&h, header::EXPIRES), httpdate::fmt_http_date(next));
+        // Close to nextUpdate the time left is below the cap.
+        let late = next - Duration::from_secs(10);
+        assert_eq!(
+            cache_control(Some(next), late, cap),
+            "max-age=10, public, no-transform, must-revalidate"
+        );
+        assert_eq!(cache_control(None, at(), cap), NO_CACHE);
+        assert_eq!(
+            cache_control(Some(next), at(), Some(Duration::ZERO)),
+            "max-age=0, public, no-transform, must-revalidate"
+        );
     }
 
     #[test]
@@ -796,11 +893,11 @@ mod tests {
             "*".into(),
         ] {
             request.insert(header::IF_NONE_MATCH, HeaderValue::from_str(&tag).unwrap());
-            let (status, _) = signed_headers(&prepared, metrics::Method::Get, &request, at());
+            let (status, _) = signed_headers(&prepared, metrics::Method::Get, &request, at(), None);
             assert_eq!(status, StatusCode::NOT_MODIFIED, "{tag}");
         }
         request.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"other\""));
-        let (status, _) = signed_headers(&prepared, metrics::Method::Get, &request, at());
+        let (status, _) = signed_headers(&prepared, metrics::Method::Get, &request, at(), None);
         assert_eq!(status, StatusCode::OK);
     }
 
@@ -809,15 +906,15 @@ mod tests {
         let next = Some(at() + Duration::from_secs(60));
         let nonce = Prepared::new(signed(true, next), 1);
         for method in [metrics::Method::Get, metrics::Method::Post] {
-            let (_, h) = signed_headers(&nonce, method, &HeaderMap::new(), at());
+            let (_, h) = signed_headers(&nonce, method, &HeaderMap::new(), at(), None);
             assert_eq!(value(&h, header::CACHE_CONTROL), NO_CACHE);
             assert!(h.get(header::ETAG).is_none());
         }
         let plain = Prepared::new(signed(false, next), 1);
-        let (_, h) = signed_headers(&plain, metrics::Method::Post, &HeaderMap::new(), at());
+        let (_, h) = signed_headers(&plain, metrics::Method::Post, &HeaderMap::new(), at(), None);
         assert!(h.get(header::CACHE_CONTROL).is_none() && h.get(header::ETAG).is_none());
         let none = Prepared::new(signed(false, None), 1);
-        let (_, h) = signed_headers(&none, metrics::Method::Get, &HeaderMap::new(), at());
+        let (_, h) = signed_headers(&none, metrics::Method::Get, &HeaderMap::new(), at(), None);
         assert_eq!(value(&h, header::CACHE_CONTROL), NO_CACHE);
     }
 

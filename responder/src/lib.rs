@@ -12,6 +12,7 @@
 #![deny(missing_docs)]
 
 pub mod cache;
+pub mod changes;
 pub mod config;
 pub mod crl;
 pub mod directory;

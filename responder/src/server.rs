@@ -30,7 +30,7 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> Result
     info!(
         "responder listening on http://{local}{} (database {}, signing with: {})",
         responder.config().path_prefix,
-        responder.store().path().display(),
+        responder.store().database(),
         responder.describe_signers().join("; ")
     );
     run(listener, responder, shutdown).await;

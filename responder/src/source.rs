@@ -13,6 +13,7 @@ use testca::Serial;
 use testca::store::{RevocationStatus, Store};
 use x509_cert::ext::pkix::CrlReason;
 
+use crate::changes::DatabaseState;
 use crate::config::{Config, UnknownSerial};
 use crate::directory::{Directory, SigningIdentity};
 use crate::error::{AnswerError, Error};
@@ -221,28 +222,42 @@ pub struct StoreSource {
     policy: SigningPolicy,
     rogue: Arc<SigningIdentity>,
     signing_seconds: Histogram,
+    /// What is known of a PostgreSQL database: while it is unreachable,
+    /// lookups fail at once instead of waiting for a connection.
+    database: Option<Arc<DatabaseState>>,
 }
 
 impl StoreSource {
     /// A source reading `store`, signing per `policy`; `rogue` signs for the
-    /// wrong-signer fault; signing times go to `signing_seconds`.
+    /// wrong-signer fault; signing times go to `signing_seconds`; `database`
+    /// tells when a PostgreSQL database is known to be unreachable.
     pub fn new(
         store: Store,
         policy: SigningPolicy,
         rogue: Arc<SigningIdentity>,
         signing_seconds: Histogram,
+        database: Option<Arc<DatabaseState>>,
     ) -> Self {
         StoreSource {
             store,
             policy,
             rogue,
             signing_seconds,
+            database,
         }
     }
 
     /// The statuses of the query's CertIDs and whether any of them names a
     /// serial or an issuer the lab never issued.
     async fn lookup(&self, query: Query<'_>) -> Result<(Vec<Status>, bool), AnswerError> {
+        if let Some(state) = &self.database
+            && let Some(outage) = state.outage()
+        {
+            return Err(AnswerError::Unavailable {
+                database: state.shown().to_string(),
+                reason: outage.reason,
+            });
+        }
         let mut out = Vec::with_capacity(query.request.cert_ids.len());
         let mut unissued = false;
         for cert_id in &query.request.cert_ids {
@@ -271,6 +286,14 @@ impl StoreSource {
             out.push(status);
         }
         Ok((out, unissued))
+    }
+}
+
+impl Signed {
+    /// Whether the answer is still within its validity period at `now`
+    /// (one without nextUpdate never expires, RFC 6960 §4.2.2.1).
+    pub fn is_valid_at(&self, now: SystemTime) -> bool {
+        self.this_update <= now && self.next_update.is_none_or(|next| now < next)
     }
 }
 

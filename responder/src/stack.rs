@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use labcore::layout::Layout;
-use testca::store::{Store, StoreOptions};
+use testca::store::{Access, DatabaseUrl, Store, StoreOptions};
 use tracing::{error, info};
 
 use crate::cache::{Budget, Cache, CacheCounters, split_budget};
@@ -24,6 +24,11 @@ use crate::filter::{Filter, Rules};
 use crate::metrics::Metrics;
 use crate::request::parse_request;
 use crate::source::{Query, Signed, SigningPolicy, Source, StoreSource, rogue_signer};
+
+/// How long a PostgreSQL connection may take, at start and for each query's
+/// connection: bounds how long a request waits on a database that went away
+/// before it is answered tryLater.
+pub const DATABASE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// The layers below HTTP.
 type Stack = Filter<Faults<Cache<StoreSource>>>;
@@ -60,17 +65,35 @@ impl Responder {
     /// Opens the lab's database, loads issuers and signers, and builds the layers from `config`.
     pub async fn start(config: Config) -> Result<Responder> {
         let db = config.database();
-        if config.db.is_none() {
-            crate::directory::check_lab(&config.dir)?;
-        }
-        let store = Store::open(
-            &db,
-            &StoreOptions {
-                max_connections: 4,
-                ..StoreOptions::default()
-            },
-        )
-        .await?;
+        let store = match &db {
+            DatabaseUrl::Sqlite(path) => {
+                if config.db.is_none() {
+                    crate::directory::check_lab(&config.dir)?;
+                }
+                Store::open(
+                    path,
+                    &StoreOptions {
+                        max_connections: 4,
+                        ..StoreOptions::default()
+                    },
+                )
+                .await?
+            }
+            // A reader: the schema is checked, never migrated; the signers'
+            // keys come from the lab directory (see directory.rs).
+            DatabaseUrl::Postgres(_) => {
+                Store::open_in(
+                    &db,
+                    &StoreOptions {
+                        max_connections: 4,
+                        access: Access::Read,
+                        connect_timeout: DATABASE_TIMEOUT,
+                        ..StoreOptions::default()
+                    },
+                )
+                .await?
+            }
+        };
         let layout = Layout::new(&config.dir);
         let watch = DirectoryWatch::start(store.clone(), layout, &config).await?;
         let metrics = Metrics::default();
@@ -80,6 +103,7 @@ impl Responder {
             SigningPolicy::from_config(&config),
             Arc::new(rogue_signer()?),
             metrics.signing_seconds.clone(),
+            watch.database_state().cloned(),
         );
         let counters = CacheCounters {
             hits: metrics.cache_hits.clone(),
