@@ -13,6 +13,8 @@
 //! * [`clients`]: `stapler check`, `openssl s_client`, `curl --cert-status`
 //!   and `gnutls-cli`, run as a user runs them.
 //! * [`peers`]: nginx and Apache configured for stapling as the seeds say.
+//! * [`postgres`]: labs on a PostgreSQL database, responders as its reader
+//!   role, throw-away clusters that can be stopped and resumed.
 //! * [`scenario`]: the QA scenarios as TOML files (`scenarios/`), their engine
 //!   and reports, used by the tests and by `scripts/scenario`.
 #![deny(missing_docs)]
@@ -22,4 +24,5 @@ pub mod harness;
 pub mod hostile;
 pub mod ocsp;
 pub mod peers;
+pub mod postgres;
 pub mod scenario;
