@@ -176,7 +176,7 @@ fn bench_quick_scale_out_prints_its_tables() {
         "| Responders behind nginx (POST + nonce, uncached) |",
         "| 3 | ",
         "| nginx cache | ",
-        "Warm-up through nginx, each URL twice: X-Cache-Status",
+        "Warm-up through nginx, each URL: a first GET",
         "Responder killed (SIGKILL)",
         "| a responder killed under load behind nginx: 0 failed requests |",
     ] {

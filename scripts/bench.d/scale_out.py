@@ -29,6 +29,7 @@ from pathlib import Path
 
 CACHE_RULES = "docker/cache/ocsp-cache.conf"
 RESPONDERS = 3
+HOT_URLS = 2000
 
 
 def loadavg():
@@ -325,21 +326,37 @@ http {{
             self.start_responder(i)
         nginx = self.start_nginx(RESPONDERS)
         _, get = self.requests
-        targets = sorted(set(get.read_text().split()))
+        # A hot set: the URLs relying parties ask for over and over (and a warm-up that stays short).
+        targets = sorted(set(get.read_text().split()))[:HOT_URLS]
         distinct = self.work / "cache-get.txt"
         distinct.write_text("".join(t + "\n" for t in targets))
-        # Each URL once: a miss that fills the cache; the second time a hit, as a user would see it.
-        statuses = {}
-        for t in targets:
-            for _ in range(2):
-                conn = b.http.client.HTTPConnection(b.HOST, self.ports["cache"], timeout=10)
+        # Each URL: a miss that fills the cache, then the same GET again, a hit as a user would see it.
+        # nginx commits a cache entry just after the response has gone out, so a second GET that
+        # arrives at once can still miss: a third, 50 ms later, tells that race from no caching.
+        def get(t):
+            conn = b.http.client.HTTPConnection(b.HOST, self.ports["cache"], timeout=10)
+            try:
                 conn.request("GET", t)
                 r = conn.getresponse()
                 r.read()
-                statuses[r.getheader("X-Cache-Status")] = statuses.get(r.getheader("X-Cache-Status"), 0) + 1
+                return r.getheader("X-Cache-Status"), f"HTTP {r.status}, Cache-Control {r.getheader('Cache-Control')}"
+            finally:
                 conn.close()
-        if statuses.get("HIT", 0) < len(targets):
-            raise b.BenchError(f"nginx did not cache the responders' GET answers: X-Cache-Status {statuses}")
+
+        statuses = {"first": {}, "second": {}, "third": {}}
+        never = []
+        for t in targets:
+            for attempt in ("first", "second", "third"):
+                if attempt == "third":
+                    time.sleep(0.05)
+                status, what = get(t)
+                statuses[attempt][status] = statuses[attempt].get(status, 0) + 1
+                if attempt != "first" and status == "HIT":
+                    break
+            else:
+                never.append(f"{t[:40]}…: {what}")
+        if never:
+            raise b.BenchError(f"nginx did not cache {len(never)} of {len(targets)} GET answers, e.g. {never[:3]}")
         runs = []
         for round_no in range(1, a.repeats + 1):
             for where, port, procs in (("nginx cache", self.ports["cache"], [nginx]),
@@ -431,7 +448,10 @@ def table(bench):
                          f"{statistics.median(r['p99_us'] for r in runs) / 1000:.1f} | "
                          f"{1e6 * sum(r['server_cpu_s'] for r in runs) / reqs:.0f} | "
                          f"{statistics.median(r['loadavg_before'] for r in runs)} |")
-        lines.append(f"Warm-up through nginx, each URL twice: X-Cache-Status {cache['warm_statuses']}.")
+        w = cache["warm_statuses"]
+        lines.append(f"Warm-up through nginx, each URL: a first GET ({w['first']}), the same GET again at once "
+                     f"({w['second']}), and for those not yet a hit a third 50 ms later ({w['third']}): "
+                     f"X-Cache-Status counts.")
     k = d.get("kill")
     if k:
         lines += ["", f"Responder killed (SIGKILL) {k.get('killed_at_s', 0):.0f} s into a {a.duration if a.duration >= 3 else 3} s "
