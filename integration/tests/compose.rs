@@ -134,7 +134,11 @@ fn docker_compose_config_is_valid() {
     if !require("docker-compose") {
         return;
     }
-    for profile in [&[][..], &["--profile", "peers"][..]] {
+    for profile in [
+        &[][..],
+        &["--profile", "peers"][..],
+        &["--profile", "scale"][..],
+    ] {
         let out = run(
             Command::new("docker-compose")
                 .current_dir(repo())
@@ -152,14 +156,13 @@ fn docker_compose_config_is_valid() {
 
 #[test]
 fn every_command_of_our_image_is_accepted_by_the_binaries() {
-    let mut seen = 0;
+    let mut ours = Vec::new();
     for (name, service) in services() {
         if service["image"].as_str() != Some(OUR_IMAGE) {
             continue;
         }
         let args = command_of(&service);
         accepted_by_binary(&args);
-        seen += 1;
         // Healthchecks that run our binaries are checked the same way.
         let test = healthcheck_command(&service);
         if test
@@ -168,17 +171,40 @@ fn every_command_of_our_image_is_accepted_by_the_binaries() {
         {
             accepted_by_binary(&test);
         }
+        // The scale profile has a lab of its own (its database is PostgreSQL).
+        let lab = if service_profiles(&service).contains(&"scale".to_string()) {
+            "scale-lab:/lab"
+        } else {
+            "lab:/lab"
+        };
         assert!(
             strings(&service["volumes"])
                 .iter()
-                .any(|v| v.starts_with("lab:/lab")),
-            "{name} mounts the lab volume at /lab"
+                .any(|v| v.starts_with(lab)),
+            "{name} mounts {lab}"
         );
+        ours.push(name);
     }
     assert_eq!(
-        seen, 4,
-        "testca, responder, stapler and console run from our image"
+        ours,
+        [
+            "console",
+            "responder",
+            "responder1",
+            "responder2",
+            "responder3",
+            "scale-grant",
+            "scale-init",
+            "stapler",
+            "testca"
+        ],
+        "testca, responder, stapler and console run from our image, and the scale profile's \
+         init, grant and three responders"
     );
+}
+
+fn service_profiles(service: &Yaml) -> Vec<String> {
+    strings(&service["profiles"])
 }
 
 #[test]
@@ -229,7 +255,7 @@ fn ports_are_published_on_loopback_and_match_what_the_servers_listen_on() {
     published.sort();
     assert_eq!(
         published,
-        ["8080", "8081", "8082", "8443", "9443", "9444"],
+        ["8080", "8081", "8082", "8090", "8443", "9443", "9444"],
         "the documented host ports"
     );
 }
@@ -481,4 +507,235 @@ fn dockerfile_builds_locked_with_a_cached_dependency_layer_and_runs_unprivileged
         services()["testca"]["build"]["target"].as_str(),
         Some("runtime")
     );
+}
+
+/// The default `docker compose up` is untouched by the scale profile: the
+/// services without a profile are the four of the SQLite lab, and every
+/// service of the scale profile is in that profile alone.
+#[test]
+fn the_default_up_is_the_sqlite_lab_and_scale_services_are_opt_in() {
+    let services = services();
+    let default: Vec<&str> = services
+        .iter()
+        .filter(|(_, s)| service_profiles(s).is_empty())
+        .map(|(n, _)| n.as_str())
+        .collect();
+    assert_eq!(default, ["console", "responder", "stapler", "testca"]);
+    let scale: Vec<&str> = services
+        .iter()
+        .filter(|(_, s)| service_profiles(s) == ["scale"])
+        .map(|(n, _)| n.as_str())
+        .collect();
+    assert_eq!(
+        scale,
+        [
+            "cache",
+            "postgres",
+            "responder1",
+            "responder2",
+            "responder3",
+            "scale-grant",
+            "scale-init"
+        ]
+    );
+    // The SQLite lab's services name no database: theirs is the lab's own file.
+    for name in default {
+        assert!(
+            services[name]["environment"].is_badvalue(),
+            "{name} keeps the lab's SQLite database"
+        );
+    }
+}
+
+fn env_of(service: &Yaml, key: &str) -> String {
+    service["environment"][key]
+        .as_str()
+        .unwrap_or_else(|| panic!("environment {key}"))
+        .to_string()
+}
+
+/// Writers and readers are apart: testca (init, grant, QA commands) logs in
+/// as the writer, the responders as the reader that `testca db grant-reader`
+/// is given, each with the pgpass file of its role from a volume only it
+/// mounts, where the postgres image's entrypoint writes it.
+#[test]
+fn scale_responders_read_postgres_as_the_reader_and_never_see_the_writer_password() {
+    let services = services();
+    let entrypoint = std::fs::read_to_string(repo().join("docker/postgres/entrypoint.sh"))
+        .expect("docker/postgres/entrypoint.sh");
+    let postgres_volumes = strings(&services["postgres"]["volumes"]);
+    let role_of = |url: &str| {
+        url.strip_prefix("postgres://")
+            .and_then(|rest| rest.split_once('@'))
+            .map(|(user, host)| {
+                assert!(
+                    !user.contains(':'),
+                    "no password in the compose file: {url}"
+                );
+                assert!(host.starts_with("postgres:5432/"), "{url}");
+                user.to_string()
+            })
+            .unwrap_or_else(|| panic!("a PostgreSQL URL: {url}"))
+    };
+    let secret = |service: &Yaml, role: &str| {
+        let file = env_of(service, "PGPASSFILE");
+        let dir = file.strip_suffix("/pgpass").expect("a pgpass file");
+        assert_eq!(dir, format!("/secrets/{role}"));
+        let volume = format!("scale-{role}:{dir}");
+        assert!(
+            strings(&service["volumes"]).contains(&format!("{volume}:ro")),
+            "{volume} mounted read-only"
+        );
+        assert!(postgres_volumes.contains(&volume), "postgres writes {dir}");
+        assert!(entrypoint.contains("/secrets/$role/pgpass"));
+    };
+    for name in ["scale-init", "scale-grant"] {
+        let s = &services[name];
+        assert_eq!(
+            role_of(&env_of(s, "OCSPLAB_DB")),
+            "ocsplab_writer",
+            "{name}"
+        );
+        secret(s, "writer");
+    }
+    let grant = command_of(&services["scale-grant"]);
+    assert_eq!(grant[..3], ["testca", "db", "grant-reader"]);
+    for i in 1..=3 {
+        let s = &services[&format!("responder{i}")];
+        assert_eq!(role_of(&env_of(s, "OCSPLAB_DB")), grant[3], "responder{i}");
+        secret(s, "reader");
+        assert!(
+            !strings(&s["volumes"]).iter().any(|v| v.contains("writer")),
+            "responder{i} never mounts the writer's password"
+        );
+        assert_eq!(
+            s["depends_on"]["scale-grant"]["condition"].as_str(),
+            Some("service_completed_successfully")
+        );
+        assert!(
+            flag(&command_of(s), "--max-age").is_some(),
+            "responder{i} advertises a bounded max-age"
+        );
+    }
+    assert_eq!(
+        services["scale-grant"]["depends_on"]["scale-init"]["condition"].as_str(),
+        Some("service_completed_successfully")
+    );
+    assert_eq!(
+        services["scale-init"]["depends_on"]["postgres"]["condition"].as_str(),
+        Some("service_healthy")
+    );
+    assert_eq!(
+        healthcheck_command(&services["postgres"])[..1],
+        ["pg_isready".to_string()]
+    );
+}
+
+/// The cache's nginx: one upstream of the three responders at the port they
+/// listen on, the RFC 5019 rules from the one shared file (which the bench's
+/// host nginx includes too), the certificates' OCSP URL pointing at it.
+#[test]
+fn the_cache_fronts_every_responder_with_the_shared_rules() {
+    let services = services();
+    let conf = std::fs::read_to_string(repo().join("docker/cache/nginx.conf")).expect("nginx.conf");
+    let rules =
+        std::fs::read_to_string(repo().join("docker/cache/ocsp-cache.conf")).expect("rules");
+    for i in 1..=3 {
+        let listen =
+            flag(&command_of(&services[&format!("responder{i}")]), "--listen").expect("--listen");
+        let port = listen.rsplit(':').next().unwrap_or_default();
+        assert!(
+            conf.contains(&format!("server responder{i}:{port} ")),
+            "the upstream has responder{i}:{port}"
+        );
+    }
+    assert!(conf.contains("include /etc/nginx/ocsp-cache.conf;"));
+    let dockerfile =
+        std::fs::read_to_string(repo().join("docker/cache/Dockerfile")).expect("Dockerfile");
+    assert!(dockerfile.contains("FROM debian:bookworm-slim\n"));
+    assert!(dockerfile.contains("nginx-light"));
+    assert!(dockerfile.contains("COPY ocsp-cache.conf /etc/nginx/ocsp-cache.conf"));
+    for directive in [
+        "proxy_pass http://responders;",
+        "proxy_cache ocsp;",
+        "proxy_cache_methods GET HEAD;",
+        "proxy_cache_key $request_uri;",
+        "proxy_next_upstream error timeout http_502 http_503 http_504 non_idempotent;",
+        "add_header X-Cache-Status $upstream_cache_status always;",
+    ] {
+        assert!(rules.contains(directive), "ocsp-cache.conf: {directive}");
+    }
+    // Nothing cached without the responders' own Cache-Control.
+    assert!(
+        !rules
+            .lines()
+            .any(|l| l.trim_start().starts_with("proxy_cache_valid")),
+        "no proxy_cache_valid"
+    );
+    let bench =
+        std::fs::read_to_string(repo().join("scripts/bench.d/scale_out.py")).expect("scale_out.py");
+    assert!(bench.contains("CACHE_RULES = \"docker/cache/ocsp-cache.conf\""));
+    let cache = &services["cache"];
+    assert_eq!(strings(&cache["ports"]), ["127.0.0.1:8090:80"]);
+    assert!(conf.contains("listen 80;"));
+    let init = command_of(&services["scale-init"]);
+    assert_eq!(flag(&init, "--ocsp-url").as_deref(), Some("http://cache/"));
+    for i in 1..=3 {
+        assert_eq!(
+            cache["depends_on"][format!("responder{i}").as_str()]["condition"].as_str(),
+            Some("service_healthy")
+        );
+    }
+    assert_eq!(
+        healthcheck_command(cache),
+        [
+            "curl",
+            "-fsS",
+            "-o",
+            "/dev/null",
+            "http://127.0.0.1:80/health"
+        ]
+    );
+}
+
+/// The shared rules are valid nginx, as the host's nginx (the bench's) reads
+/// them: `nginx -t` on a configuration that includes them.
+#[test]
+fn the_cache_rules_pass_nginx_t() {
+    let nginx = ["/usr/sbin/nginx", "nginx"]
+        .into_iter()
+        .find(|p| Command::new(p).arg("-v").output().is_ok());
+    let Some(nginx) = nginx else {
+        harness::skip("nginx is not installed (scripts/install-deps installs it)");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let base = dir.path();
+    let rules = repo().join("docker/cache/ocsp-cache.conf");
+    let conf = base.join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "pid {b}/nginx.pid;\nerror_log {b}/error.log;\nevents {{}}\nhttp {{\n  \
+             client_body_temp_path {b}/body;\n  proxy_temp_path {b}/proxy;\n  \
+             upstream responders {{ server 127.0.0.1:9; }}\n  \
+             proxy_cache_path {b}/cache keys_zone=ocsp:1m;\n  \
+             server {{ listen 127.0.0.1:9; location / {{ include {r}; }} }}\n}}\n",
+            b = base.display(),
+            r = rules.display()
+        ),
+    )
+    .expect("nginx.conf");
+    let out = run(
+        Command::new(nginx)
+            .arg("-t")
+            .arg("-c")
+            .arg(&conf)
+            .arg("-p")
+            .arg(base)
+            .arg("-e")
+            .arg(base.join("error.log")),
+        Duration::from_secs(20),
+    );
+    assert_eq!(out.code, Some(0), "nginx -t:\n{out}");
 }
