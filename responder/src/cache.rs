@@ -131,15 +131,20 @@ impl std::fmt::Debug for ResponseCache {
     }
 }
 
-/// The cache key of a request: its CertIDs as encoded.
+/// The cache key of a request: its CertIDs, each field preceded by its
+/// length, so that no two different requests share a key (the fields have
+/// no fixed length, and any byte may occur in them).
 pub(crate) fn cache_key(request: &ParsedRequest) -> Vec<u8> {
-    let mut key = Vec::with_capacity(64 * request.cert_ids.len());
+    let mut key = Vec::with_capacity(80 * request.cert_ids.len());
     for cert_id in &request.cert_ids {
-        key.extend_from_slice(&cert_id.serial);
-        key.push(0);
-        key.extend_from_slice(&cert_id.issuer_name_hash);
-        key.push(0);
-        key.extend_from_slice(&cert_id.issuer_key_hash);
+        for field in [
+            &cert_id.serial[..],
+            &cert_id.issuer_name_hash[..],
+            &cert_id.issuer_key_hash[..],
+        ] {
+            key.extend_from_slice(&(field.len() as u32).to_be_bytes());
+            key.extend_from_slice(field);
+        }
         key.push(cert_id.hash_algorithm as u8);
         // Absent versus NULL hash parameters are echoed, so they are part of the key.
         key.push(u8::from(cert_id.raw.hash_algorithm.parameters.is_some()));
@@ -273,6 +278,44 @@ mod tests {
                 generation: 1,
             }),
         )
+    }
+
+    /// A request whose CertID fields split differently (a 0x00 moved from
+    /// the end of the serial to the start of the name hash) is another request.
+    #[test]
+    fn requests_whose_fields_split_differently_have_different_keys() {
+        use crate::request::{ParsedRequest, RequestCertId};
+        let raw = x509_ocsp::CertId {
+            hash_algorithm: spki::AlgorithmIdentifierOwned {
+                oid: const_oid::db::rfc5912::ID_SHA_1,
+                parameters: None,
+            },
+            issuer_name_hash: der::asn1::OctetString::new(vec![1]).unwrap(),
+            issuer_key_hash: der::asn1::OctetString::new(vec![2]).unwrap(),
+            serial_number: x509_cert::serial_number::SerialNumber::new(&[1]).unwrap(),
+        };
+        let request = |serial: &[u8], name: &[u8]| ParsedRequest {
+            cert_ids: vec![RequestCertId {
+                hash_algorithm: testca::cert_id::HashAlg::Sha1,
+                issuer_name_hash: name.to_vec(),
+                issuer_key_hash: vec![7; 20],
+                serial: serial.to_vec(),
+                raw: raw.clone(),
+            }],
+            nonce: None,
+            unsupported_critical_extensions: Vec::new(),
+            is_signed: false,
+            has_requestor_name: false,
+        };
+        let one = request(&[5, 0], &[9; 20]);
+        let other = request(
+            &[5],
+            &[
+                0, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9,
+            ],
+        );
+        assert_ne!(cache_key(&one), cache_key(&other));
+        assert_eq!(cache_key(&one), cache_key(&one.clone()));
     }
 
     const MIB: u64 = 1 << 20;

@@ -380,11 +380,12 @@ impl Prepared {
     /// commit seen since, and within the reuse time.
     fn is_current(&self, responder: &Responder) -> bool {
         let watch = responder.watch();
-        self.still_true(
-            watch.last().generation,
-            watch.unchanged(),
-            responder.config().reuse_for(),
-        )
+        // `unchanged` before `last`: a reload publishes the new directory
+        // before it marks the change seen, so an "unchanged" read first
+        // guarantees that the directory read after it is the newest.
+        let unchanged = watch.unchanged();
+        let generation = watch.last().generation;
+        self.still_true(generation, unchanged, responder.config().reuse_for())
     }
 
     /// Whether an answer made at its generation is still true when the

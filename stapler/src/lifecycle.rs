@@ -202,6 +202,8 @@ pub enum Note {
     Reloaded,
     /// The persisted staple says revoked and `--revoked drop` ignores it.
     ReloadIgnored,
+    /// A fetched answer older than the staple held is ignored.
+    OlderIgnored,
 }
 
 impl Stapling {
@@ -303,28 +305,46 @@ impl Stapling {
                         .schedule
                         .refresh_point(staple.this_update(), staple.next_update(), now);
                 let persist = (source == StapleSource::Fetched).then(|| staple.clone());
-                match (staple.state(), rules.revoked) {
-                    (CertState::Revoked { at, .. }, RevokedPolicy::Drop) => {
-                        let next = Stapling::Fetching(Fetching {
-                            empty: Empty::Dropped { revoked_at: *at },
-                            failures: None,
-                            last_fetch: Some(now),
-                            retry_at: refresh_at,
-                        });
-                        (next, Note::RevokedDropped, persist)
-                    }
-                    (cert_state, _) => {
-                        let note = match cert_state {
-                            CertState::Good => Note::Good,
-                            CertState::Revoked { .. } => Note::RevokedStapled,
-                        };
-                        let next = Stapling::Held(Held {
-                            staple,
-                            source,
-                            last_fetch: Some(now),
-                            refresh_at,
-                        });
-                        (next, note, persist)
+                let newer_held = state
+                    .staple_at(now)
+                    .filter(|(held, _)| held.this_update() > staple.this_update())
+                    .map(|(held, held_source)| (held.clone(), held_source));
+                if let Some((held, held_source)) = newer_held {
+                    // An answer older than the one held (from a cache in front
+                    // of the responders, or a responder that has not yet seen
+                    // a change) never replaces it: a stale good must not undo
+                    // a revocation already stapled. Ask again at its refresh point.
+                    let next = Stapling::Held(Held {
+                        staple: held,
+                        source: held_source,
+                        last_fetch: Some(now),
+                        refresh_at,
+                    });
+                    (next, Note::OlderIgnored, None)
+                } else {
+                    match (staple.state(), rules.revoked) {
+                        (CertState::Revoked { at, .. }, RevokedPolicy::Drop) => {
+                            let next = Stapling::Fetching(Fetching {
+                                empty: Empty::Dropped { revoked_at: *at },
+                                failures: None,
+                                last_fetch: Some(now),
+                                retry_at: refresh_at,
+                            });
+                            (next, Note::RevokedDropped, persist)
+                        }
+                        (cert_state, _) => {
+                            let note = match cert_state {
+                                CertState::Good => Note::Good,
+                                CertState::Revoked { .. } => Note::RevokedStapled,
+                            };
+                            let next = Stapling::Held(Held {
+                                staple,
+                                source,
+                                last_fetch: Some(now),
+                                refresh_at,
+                            });
+                            (next, note, persist)
+                        }
                     }
                 }
             }
@@ -828,6 +848,37 @@ mod tests {
             RevokedPolicy::Drop,
         );
         assert!(same(step.decision.staple.as_ref(), &g));
+    }
+
+    #[test]
+    fn an_answer_older_than_the_staple_held_never_replaces_it() {
+        // A revocation is stapled; then a cache in front serves the older good.
+        let r = revoked(300, 900);
+        let stale = good(0, 600);
+        let step = run(
+            Stapling::start(at(0)),
+            vec![(300, fetched(&r)), (400, fetched(&stale))],
+            RevokedPolicy::Staple,
+        );
+        assert!(same(step.decision.staple.as_ref(), &r));
+        assert_eq!(step.decision.note, Note::OlderIgnored);
+        assert!(
+            step.decision.persist.is_none(),
+            "the older answer is not kept"
+        );
+        assert!(
+            !step.state.refresh_due(at(400)),
+            "no tight loop against the cache"
+        );
+        // A newer good (the revocation lifted) is taken.
+        let newer = good(500, 1100);
+        let step = step.state.step(
+            fetched(&newer),
+            at(500),
+            &rules(RevokedPolicy::Staple),
+            Jitter::new(LATE),
+        );
+        assert!(same(step.decision.staple.as_ref(), &newer));
     }
 
     #[test]

@@ -276,6 +276,12 @@ impl Slot {
             Note::NoValidStaple => {
                 warn!(certificate = %name, error = %error, "no valid response to staple");
             }
+            Note::OlderIgnored => {
+                let this_update = received
+                    .map(|s| rfc3339(s.this_update()))
+                    .unwrap_or_default();
+                warn!(certificate = %name, this_update = %this_update, "ignored a response older than the staple held (a cache in front of the responder?)");
+            }
             Note::Reloaded => {
                 let next_update = received
                     .map(|s| rfc3339(s.next_update()))
