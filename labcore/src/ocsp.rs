@@ -45,6 +45,12 @@ impl ResponseStatus {
         Self::ALL.into_iter().find(|s| i64::from(s.code()) == code)
     }
 
+    /// The RFC 6960 name of a status code as it came off the wire, or
+    /// `an unknown status` for a code RFC 6960 does not define.
+    pub fn name_of_code(code: i64) -> &'static str {
+        Self::from_code(code).map_or("an unknown status", Self::name)
+    }
+
     /// The RFC 6960 name, e.g. `tryLater`.
     pub fn name(self) -> &'static str {
         match self {

@@ -14,6 +14,7 @@ use std::time::{Duration, SystemTime};
 use testca::store::{Changes, Store};
 use tracing::{info, warn};
 
+use crate::directory::lock;
 use crate::error::Result;
 
 /// How long a change can go unseen when every notification is lost, and how
@@ -152,11 +153,6 @@ async fn follow(mut changes: Changes, store: Store, state: Arc<DatabaseState>, p
             }
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // Nothing is left half-written under this lock; a panic elsewhere does not matter here.
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]

@@ -70,8 +70,6 @@ impl CrlCache {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (i64, Bytes)>> {
-        self.signed
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::directory::lock(&self.signed)
     }
 }

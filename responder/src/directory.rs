@@ -642,7 +642,8 @@ fn mark(signal: &ChangeSignal) -> Mark {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A panic while holding this lock cannot leave the header half-written; keep going.
+/// A lock that outlives a panic elsewhere: nothing the responder keeps under
+/// these locks (marks, generations, signed CRLs) is ever left half-written.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

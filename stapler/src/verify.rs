@@ -386,8 +386,7 @@ fn signature_problem(e: openssl::error::ErrorStack) -> Problem {
 
 /// The RFC 6960 name of a response status.
 pub fn status_name(status: OcspResponseStatus) -> &'static str {
-    ResponseStatus::from_code(i64::from(status.as_raw()))
-        .map_or("an unknown status", ResponseStatus::name)
+    ResponseStatus::name_of_code(i64::from(status.as_raw()))
 }
 
 /// A certificate's subject as one line, `CN=…, O=…`.

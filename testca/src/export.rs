@@ -22,6 +22,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::error::{Error, Result};
 use crate::ids::IssuerId;
+use crate::report::rfc3339;
 use crate::store::{CertRecord, RevocationStatus, Store};
 use labcore::RevocationReason;
 
@@ -279,10 +280,6 @@ fn openssl_subject(der: &[u8]) -> Option<String> {
 fn slash_subject(subject: &str) -> String {
     let parts: Vec<&str> = subject.split(", ").collect();
     parts.iter().rev().map(|part| format!("/{part}")).collect()
-}
-
-fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_default()
 }
 
 /// The JSON line of a certificate.
