@@ -80,6 +80,11 @@ fn three_responders_on_one_database_all_see_a_revocation() {
         assert_eq!(ask(r.addr(), &shop), Ok(CertStatus::Good), "cached");
         let health = http_get(r.addr(), "/health").unwrap();
         assert_eq!(health.status, 200, "{}", health.text());
+        assert!(
+            health.text().contains("commits notified (LISTEN)"),
+            "/health says how commits are seen: {}",
+            health.text()
+        );
     }
     pg.revoke("shop", &["--reason", "keyCompromise"]);
     let took = wait_all_revoked(&responders, &shop);
@@ -215,6 +220,66 @@ fn a_database_outage_serves_what_is_cached_and_recovers() {
     eprintln!("after the outage, a revocation was seen in {took:?}");
 }
 
+/// The CRL a responder serves for the intermediate CA, checked against the
+/// intermediate's certificate as the lab now has it.
+fn crl_of_intermediate(pg: &PgLab, responder: &Server) -> Option<openssl::x509::X509Crl> {
+    let response = http_get(responder.addr(), "/crl/intermediate.crl").ok()?;
+    let crl = openssl::x509::X509Crl::from_der(&response.body).ok()?;
+    let issuer = load_cert(&pg.lab.intermediate_cert()).public_key().ok()?;
+    crl.verify(&issuer).unwrap_or(false).then_some(crl)
+}
+
+#[test]
+fn a_lab_made_again_on_its_database_is_served_as_the_new_lab() {
+    let Some(admin) = test_cluster() else { return };
+    let pg = PgLab::init(&admin);
+    let responder = pg.responder(&[]);
+    let old_localhost = cert_id(&pg, "localhost");
+    assert_eq!(ask(responder.addr(), &old_localhost), Ok(CertStatus::Good));
+    assert!(
+        crl_of_intermediate(&pg, &responder).is_some(),
+        "the CRL verifies"
+    );
+    let reloads_before = metric(&responder, "ocsp_responder_directory_reloads_total");
+
+    // The same database, a new lab: new CAs, a new signer, the generation
+    // counted on from the old lab's (never equal to one the responder saw).
+    pg.testca(&["init", "--force"]).success();
+    pg.testca(&["db", "grant-reader", pg.reader()]).success();
+    let new_localhost = cert_id(&pg, "localhost");
+    assert_ne!(new_localhost, old_localhost, "another intermediate CA");
+    wait_for(
+        "the responder to answer for the new lab",
+        SEEN_WITHIN,
+        EVERY,
+        || (ask(responder.addr(), &new_localhost) == Ok(CertStatus::Good)).then_some(()),
+    );
+    assert!(
+        crl_of_intermediate(&pg, &responder).is_some(),
+        "the CRL served is the new intermediate's, not the one signed for the old lab"
+    );
+    let unauthorized = post(
+        responder.addr(),
+        &Request::new(vec![old_localhost]).to_der(),
+    );
+    assert_eq!(
+        status_of(&unauthorized.body),
+        OcspResponseStatus::UNAUTHORIZED,
+        "the old lab's issuer is served no more"
+    );
+    assert!(metric(&responder, "ocsp_responder_directory_reloads_total") > reloads_before);
+    assert_eq!(metric(&responder, "ocsp_responder_database_reachable"), 1);
+}
+
+/// The value of a metric without labels, from `/metrics`.
+#[track_caller]
+fn metric(responder: &Server, name: &str) -> i64 {
+    let text = http_get(responder.addr(), "/metrics").unwrap().text();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
+}
+
 #[test]
 fn a_responder_refuses_a_key_file_that_is_not_the_signers() {
     let Some(admin) = test_cluster() else { return };
@@ -259,6 +324,85 @@ fn a_new_signer_signs_once_its_key_file_is_written() {
         SEEN_WITHIN,
         EVERY,
         || (signer_of() == Some(new.clone())).then_some(()),
+    );
+}
+
+#[test]
+fn a_lagging_key_file_keeps_the_old_signer_without_a_reload_storm() {
+    let Some(admin) = test_cluster() else { return };
+    let pg = PgLab::init(&admin);
+    let responder = pg.responder(&[]);
+    let request = Request::new(vec![cert_id(&pg, "localhost")]).to_der();
+    let signer_of = |addr: SocketAddr| {
+        let response = post(addr, &request);
+        basic_info(&response.body).and_then(|info| info.certs.first().cloned())
+    };
+    let old = load_cert(&pg.lab.signer_cert()).to_der().unwrap();
+    assert_eq!(signer_of(responder.addr()), Some(old.clone()));
+
+    // A new signer committed from another copy of the lab: its key file
+    // reaches this lab's directory only later, as when keys are shipped to
+    // the responders' machines after the rotation.
+    let elsewhere = pg.lab.tmp().join("lab-elsewhere");
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(pg.lab.dir())
+        .arg(&elsewhere)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let mut signer = integration::harness::command("testca");
+    signer.arg("--dir").arg(&elsewhere).args([
+        "--db",
+        &pg.writer_url,
+        "signer",
+        "--issuer",
+        "intermediate",
+    ]);
+    run(&mut signer, COMMAND_TIMEOUT).success();
+    let reloads_before = metric(&responder, "ocsp_responder_directory_reloads_total");
+
+    // Meanwhile requests keep coming, eight at a time: each is signed by the
+    // previous signer, and the directory is looked at again about every
+    // 100 ms, not once per request that queued behind a look.
+    let started = Instant::now();
+    let answered: usize = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..8)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut n = 0;
+                    while started.elapsed() < Duration::from_millis(1500) {
+                        assert_eq!(signer_of(responder.addr()), Some(old.clone()));
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).sum()
+    });
+    let looked = metric(&responder, "ocsp_responder_directory_reloads_total") - reloads_before;
+    let bound = i64::try_from(started.elapsed().as_millis() / 100).unwrap() + 8;
+    eprintln!(
+        "{answered} answers while the key file lagged; the directory was loaded {looked} times"
+    );
+    assert!(
+        looked <= bound,
+        "{looked} loads for {answered} requests in {:?}: at most {bound} expected",
+        started.elapsed()
+    );
+
+    // The key file arrives: the new signer signs.
+    let key = "ca/intermediate/ocsp-signer/key.pem";
+    std::fs::copy(elsewhere.join(key), pg.lab.path(key)).unwrap();
+    let new = load_cert(&elsewhere.join("ca/intermediate/ocsp-signer/cert.pem"))
+        .to_der()
+        .unwrap();
+    wait_for(
+        "answers signed by the new signer",
+        SEEN_WITHIN,
+        EVERY,
+        || (signer_of(responder.addr()) == Some(new.clone())).then_some(()),
     );
 }
 

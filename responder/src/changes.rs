@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use testca::store::{Changes, Store};
+use testca::store::{Changes, Listening, Store};
 use tracing::{info, warn};
 
 use crate::directory::lock;
@@ -30,6 +30,8 @@ pub struct DatabaseState {
     outage: Mutex<Option<Outage>>,
     /// The database, without its password, for messages.
     shown: String,
+    /// Whether commits are notified now, or only polled.
+    listening: Listening,
 }
 
 /// The database could not be reached.
@@ -42,13 +44,21 @@ pub struct Outage {
 }
 
 impl DatabaseState {
-    /// The state of the database `shown` (its URL without password), at `generation`.
-    pub fn new(shown: String, generation: i64) -> Self {
+    /// The state of the database `shown` (its URL without password), at
+    /// `generation`, whose commits are notified while `listening` is up.
+    pub fn new(shown: String, generation: i64, listening: Listening) -> Self {
         DatabaseState {
             newest: AtomicI64::new(generation),
             outage: Mutex::new(None),
             shown,
+            listening,
         }
+    }
+
+    /// Whether commits are notified now (`LISTEN`); when not, they are seen
+    /// by polling, within [`POLL`].
+    pub fn notified(&self) -> bool {
+        self.listening.now()
     }
 
     /// The newest generation seen committed.
@@ -115,6 +125,7 @@ impl Follower {
         let state = Arc::new(DatabaseState::new(
             store.database().to_string(),
             changes.generation(),
+            changes.listening_signal(),
         ));
         let task = tokio::spawn(follow(changes, store.clone(), state.clone(), poll));
         Ok(Follower { state, task })
@@ -161,7 +172,7 @@ mod tests {
 
     #[test]
     fn an_outage_keeps_its_start_and_ends_when_the_database_answers() {
-        let state = DatabaseState::new("postgres://reader@db/lab".into(), 7);
+        let state = DatabaseState::new("postgres://reader@db/lab".into(), 7, Listening::always());
         assert!(state.is_reachable());
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(100);
         assert!(state.lost("connection refused", t0), "an outage begins");

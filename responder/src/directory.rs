@@ -71,13 +71,32 @@ pub struct IssuerEntry {
     pub signer: Option<Arc<SigningIdentity>>,
 }
 
+/// Which directory, of all the responder loaded: a reload that finds the
+/// same generation (a signer key file that caught up) is still another
+/// directory, whose answers may be signed by someone else.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct DirectoryId(u64);
+
+impl DirectoryId {
+    /// A new one, never given before.
+    pub(crate) fn next() -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        DirectoryId(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
 /// The responder's view of the database at one generation.
 #[derive(Debug, Default)]
 pub struct Directory {
+    /// Which load of the directory this is.
+    pub id: DirectoryId,
     /// The database generation this view was built at.
     pub generation: i64,
     issuers: Vec<IssuerEntry>,
-    by_hashes: HashMap<(HashAlg, Vec<u8>, Vec<u8>), usize>,
+    /// By issuer key hash (which alone nearly always tells issuers apart):
+    /// the hash algorithm, the name hash and the issuer's index. Looked up
+    /// by slices, so a request's hashes are never copied.
+    by_key_hash: HashMap<Vec<u8>, Vec<IssuerKey>>,
     faults: Vec<Fault>,
     /// Statuses read from the database at this generation. A new generation
     /// gets a new, empty directory: nothing read before a change outlives it.
@@ -87,6 +106,10 @@ pub struct Directory {
     /// the directory is loaded again soon.
     signer_pending: bool,
 }
+
+/// The rest of a CertID's issuer fields after the key hash: the hash
+/// algorithm, the name hash, and the index of the issuer they name.
+type IssuerKey = (HashAlg, Vec<u8>, usize);
 
 /// Revocation states already read, by issuer and serial (issued serials only).
 pub struct StatusCache(quick_cache::sync::Cache<(IssuerId, Serial), Option<RevocationStatus>>);
@@ -204,18 +227,23 @@ impl Directory {
         faults: Vec<Fault>,
         status_entries: usize,
     ) -> Self {
-        let mut by_hashes = HashMap::new();
+        let mut by_key_hash: HashMap<Vec<u8>, Vec<IssuerKey>> = HashMap::new();
         let mut entries = Vec::with_capacity(issuers.len());
         for (entry, hashes) in issuers {
             for h in hashes {
-                by_hashes.insert((h.alg, h.name_hash, h.key_hash), entries.len());
+                by_key_hash.entry(h.key_hash).or_default().push((
+                    h.alg,
+                    h.name_hash,
+                    entries.len(),
+                ));
             }
             entries.push(entry);
         }
         Directory {
+            id: DirectoryId::next(),
             generation,
             issuers: entries,
-            by_hashes,
+            by_key_hash,
             faults,
             statuses: StatusCache::new(status_entries),
             signer_pending: false,
@@ -233,12 +261,13 @@ impl Directory {
 
     /// The issuer a CertID names, if the responder serves it.
     pub fn issuer_for(&self, cert_id: &RequestCertId) -> Option<&IssuerEntry> {
-        let key = (
-            cert_id.hash_algorithm,
-            cert_id.issuer_name_hash.clone(),
-            cert_id.issuer_key_hash.clone(),
-        );
-        self.by_hashes.get(&key).map(|&i| &self.issuers[i])
+        self.by_key_hash
+            .get(cert_id.issuer_key_hash.as_slice())?
+            .iter()
+            .find(|(alg, name_hash, _)| {
+                *alg == cert_id.hash_algorithm && *name_hash == cert_id.issuer_name_hash
+            })
+            .map(|&(_, _, i)| &self.issuers[i])
     }
 
     /// The revocation state of a serial of an issuer at this generation:
@@ -486,6 +515,8 @@ pub struct DirectoryWatch {
     seen: Mutex<Mark>,
     current: ArcSwap<Directory>,
     reload: tokio::sync::Mutex<()>,
+    /// Directories loaded since the start, for metrics.
+    reloads: std::sync::atomic::AtomicU64,
 }
 
 /// How the watch learns that some process committed.
@@ -552,6 +583,7 @@ impl DirectoryWatch {
             seen: Mutex::new(seen),
             current: ArcSwap::from_pointee(directory),
             reload: tokio::sync::Mutex::new(()),
+            reloads: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -583,21 +615,28 @@ impl DirectoryWatch {
         self.database_state().and_then(|s| s.outage())
     }
 
-    /// Whether no process committed since the directory was last looked at,
-    /// known without a query (SQLite: the database's shared-memory header;
-    /// PostgreSQL: the generation last notified or polled).
+    /// Whether the directory last loaded is still the one to use: no process
+    /// committed since it was looked at, known without a query (SQLite: the
+    /// database's shared-memory header; PostgreSQL: the generation last
+    /// notified or polled), and no lagging signer key file is due for
+    /// another look.
     pub fn unchanged(&self) -> bool {
         let now = mark(&self.signal);
-        now.is_known() && *lock(&self.seen) == now
+        now.is_known() && *lock(&self.seen) == now && !self.signer_retry_due()
     }
 
     /// The directory, rebuilt first if any process committed since the last look.
     pub async fn current(&self) -> Result<Arc<Directory>> {
-        let now = mark(&self.signal);
-        if now.is_known() && *lock(&self.seen) == now && !self.signer_retry_due() {
-            return Ok(self.current.load_full());
+        if let Some(current) = self.still_current() {
+            return Ok(current);
         }
         let _reloading = self.reload.lock().await;
+        // The requests that queued behind one reload find its result here,
+        // rather than each loading the same directory again.
+        if let Some(current) = self.still_current() {
+            return Ok(current);
+        }
+        let now = mark(&self.signal);
         let generation = self.store.generation().await?;
         let mut current = self.current.load_full();
         if current.generation != generation || current.signer_pending {
@@ -618,9 +657,22 @@ impl DirectoryWatch {
             }
             current = Arc::new(fresh);
             self.current.store(current.clone());
+            self.reloads
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         *lock(&self.seen) = now;
         Ok(current)
+    }
+
+    /// The directory when no process committed since it was found current
+    /// and no lagging signer is due to be looked at again.
+    fn still_current(&self) -> Option<Arc<Directory>> {
+        self.unchanged().then(|| self.current.load_full())
+    }
+
+    /// How many times the directory was loaded again since the start.
+    pub fn reloads(&self) -> u64 {
+        self.reloads.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Whether the directory kept a previous signer because a key file

@@ -23,6 +23,7 @@ use sha2::Digest;
 use tracing::debug;
 
 use crate::cache::{TYPICAL_ENTRY, entry_weight};
+use crate::directory::DirectoryId;
 use crate::error::{AnswerError, Failure};
 use crate::get_path::{GetPathError, decode_get_path, under_prefix};
 use crate::metrics::{self, Outcome, ResponseLabels};
@@ -65,11 +66,21 @@ async fn health(State(state): State<Arc<HttpState>>) -> Response {
             .into_response();
     }
     match responder.directory().await {
-        Ok(dir) => (
-            StatusCode::OK,
-            format!("ok: generation {}\n", dir.generation),
-        )
-            .into_response(),
+        Ok(dir) => {
+            let changes = match responder.watch().database_state() {
+                None => String::new(),
+                Some(db) if db.notified() => "; commits notified (LISTEN)".into(),
+                Some(_) => format!(
+                    "; commit notifications down, polling the database every {:?}",
+                    crate::changes::POLL
+                ),
+            };
+            (
+                StatusCode::OK,
+                format!("ok: generation {}{changes}\n", dir.generation),
+            )
+                .into_response()
+        }
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
             format!("database unavailable: {e}\n"),
@@ -82,7 +93,7 @@ async fn metrics(State(state): State<Arc<HttpState>>) -> Response {
     let responder = &state.responder;
     (
         [(header::CONTENT_TYPE, OPENMETRICS_TEXT)],
-        responder.metrics.render(),
+        responder.metrics.render(responder.database_readings()),
     )
         .into_response()
 }
@@ -258,9 +269,9 @@ async fn ocsp(State(state): State<Arc<HttpState>>, request: axum::extract::Reque
         }
     };
     match answered {
-        Ok(Answered { signed, generation }) => {
+        Ok(Answered { signed, directory }) => {
             let prepared =
-                Arc::new(Prepared::new(signed, generation).counted_in(responder, request_bytes));
+                Arc::new(Prepared::new(signed, directory).counted_in(responder, request_bytes));
             if prepared.signed.reusable {
                 state
                     .prepared
@@ -282,7 +293,7 @@ async fn ocsp(State(state): State<Arc<HttpState>>, request: axum::extract::Reque
 #[derive(Debug)]
 pub struct Prepared {
     signed: Arc<Signed>,
-    generation: i64,
+    directory: DirectoryId,
     /// Strong validator over the DER.
     etag: String,
     /// Content-Type, Last-Modified, Expires and ETag: the headers of a GET's
@@ -295,13 +306,13 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    /// Formats the headers of `signed`, true at `generation`. An answer to a
+    /// Formats the headers of `signed`, true with `directory`. An answer to a
     /// nonce is sent once, without caching headers: nothing is formatted.
-    pub fn new(signed: Arc<Signed>, generation: i64) -> Self {
+    pub fn new(signed: Arc<Signed>, directory: DirectoryId) -> Self {
         if signed.nonce {
             return Prepared {
                 signed,
-                generation,
+                directory,
                 etag: String::new(),
                 fixed: HeaderMap::new(),
                 counters: None,
@@ -329,7 +340,7 @@ impl Prepared {
         add(header::ETAG, &etag);
         Prepared {
             signed,
-            generation,
+            directory,
             etag,
             fixed,
             counters: None,
@@ -376,7 +387,7 @@ impl Prepared {
         }
     }
 
-    /// Whether it is still the answer: made at the current generation, no
+    /// Whether it is still the answer: made with the current directory, no
     /// commit seen since, and within the reuse time.
     fn is_current(&self, responder: &Responder) -> bool {
         let watch = responder.watch();
@@ -384,15 +395,20 @@ impl Prepared {
         // before it marks the change seen, so an "unchanged" read first
         // guarantees that the directory read after it is the newest.
         let unchanged = watch.unchanged();
-        let generation = watch.last().generation;
-        self.still_true(generation, unchanged, responder.config().reuse_for())
+        let directory = watch.last().id;
+        self.still_true(directory, unchanged, responder.config().reuse_for())
     }
 
-    /// Whether an answer made at its generation is still true when the
-    /// directory is at `generation` (`unchanged`: no commit seen since) and
+    /// Whether an answer made with its directory is still true when
+    /// `directory` is current (`unchanged`: no commit seen since) and
     /// answers are reused for `reuse_for`.
-    fn still_true(&self, generation: i64, unchanged: bool, reuse_for: std::time::Duration) -> bool {
-        unchanged && self.generation == generation && self.signed.produced.elapsed() < reuse_for
+    fn still_true(
+        &self,
+        directory: DirectoryId,
+        unchanged: bool,
+        reuse_for: std::time::Duration,
+    ) -> bool {
+        unchanged && self.directory == directory && self.signed.produced.elapsed() < reuse_for
     }
 
     fn weight(&self, key: usize) -> u64 {
@@ -805,7 +821,7 @@ mod tests {
     #[test]
     fn a_get_answer_carries_the_rfc_5019_headers() {
         let next = at() + Duration::from_secs(3600);
-        let prepared = Prepared::new(signed(false, Some(next)), 1);
+        let prepared = Prepared::new(signed(false, Some(next)), DirectoryId::default());
         let (status, h) = signed_headers(
             &prepared,
             metrics::Method::Get,
@@ -853,7 +869,7 @@ mod tests {
     #[test]
     fn max_age_is_capped_by_the_knob_and_still_counts_down() {
         let next = at() + Duration::from_secs(3600);
-        let prepared = Prepared::new(signed(false, Some(next)), 1);
+        let prepared = Prepared::new(signed(false, Some(next)), DirectoryId::default());
         let cap = Some(Duration::from_secs(60));
         let (_, h) = signed_headers(
             &prepared,
@@ -883,7 +899,10 @@ mod tests {
 
     #[test]
     fn if_none_match_gets_304() {
-        let prepared = Prepared::new(signed(false, Some(at() + Duration::from_secs(60))), 1);
+        let prepared = Prepared::new(
+            signed(false, Some(at() + Duration::from_secs(60))),
+            DirectoryId::default(),
+        );
         let mut request = HeaderMap::new();
         let etag = prepared.etag.clone();
         assert_eq!(etag.len(), 34, "a quoted 128-bit hex tag: {etag}");
@@ -905,16 +924,16 @@ mod tests {
     #[test]
     fn nonce_answers_and_posts_carry_no_caching_headers() {
         let next = Some(at() + Duration::from_secs(60));
-        let nonce = Prepared::new(signed(true, next), 1);
+        let nonce = Prepared::new(signed(true, next), DirectoryId::default());
         for method in [metrics::Method::Get, metrics::Method::Post] {
             let (_, h) = signed_headers(&nonce, method, &HeaderMap::new(), at(), None);
             assert_eq!(value(&h, header::CACHE_CONTROL), NO_CACHE);
             assert!(h.get(header::ETAG).is_none());
         }
-        let plain = Prepared::new(signed(false, next), 1);
+        let plain = Prepared::new(signed(false, next), DirectoryId::default());
         let (_, h) = signed_headers(&plain, metrics::Method::Post, &HeaderMap::new(), at(), None);
         assert!(h.get(header::CACHE_CONTROL).is_none() && h.get(header::ETAG).is_none());
-        let none = Prepared::new(signed(false, None), 1);
+        let none = Prepared::new(signed(false, None), DirectoryId::default());
         let (_, h) = signed_headers(&none, metrics::Method::Get, &HeaderMap::new(), at(), None);
         assert_eq!(value(&h, header::CACHE_CONTROL), NO_CACHE);
     }
@@ -934,17 +953,21 @@ mod tests {
     }
 
     #[test]
-    fn a_prepared_answer_is_true_at_its_generation_only() {
-        let prepared = Prepared::new(signed(false, None), 7);
+    fn a_prepared_answer_is_true_with_its_directory_only() {
+        let (made_with, reloaded) = (DirectoryId::next(), DirectoryId::next());
+        let prepared = Prepared::new(signed(false, None), made_with);
         let hour = Duration::from_secs(3600);
-        assert!(prepared.still_true(7, true, hour));
-        assert!(!prepared.still_true(8, true, hour), "a newer generation");
+        assert!(prepared.still_true(made_with, true, hour));
         assert!(
-            !prepared.still_true(7, false, hour),
+            !prepared.still_true(reloaded, true, hour),
+            "another directory (a newer generation, or another signer)"
+        );
+        assert!(
+            !prepared.still_true(made_with, false, hour),
             "a commit not yet loaded"
         );
         assert!(
-            !prepared.still_true(7, true, Duration::ZERO),
+            !prepared.still_true(made_with, true, Duration::ZERO),
             "older than reuse_for"
         );
     }
@@ -952,7 +975,7 @@ mod tests {
     #[test]
     fn prepared_answers_are_bounded_by_bytes_and_kept_per_method() {
         let answers = PreparedAnswers::new(1 << 20);
-        let prepared = Arc::new(Prepared::new(signed(false, None), 1));
+        let prepared = Arc::new(Prepared::new(signed(false, None), DirectoryId::default()));
         for n in 0..20_000u32 {
             let raw = format!("/{n:08}").into_bytes();
             answers.insert(metrics::Method::Get, &raw, prepared.clone());
@@ -966,10 +989,10 @@ mod tests {
     #[test]
     fn a_flood_of_never_issued_answers_evicts_no_prepared_issued_one() {
         let answers = PreparedAnswers::new(1 << 20);
-        let issued = Arc::new(Prepared::new(signed(false, None), 1));
+        let issued = Arc::new(Prepared::new(signed(false, None), DirectoryId::default()));
         let mut unissued = (*signed(false, None)).clone();
         unissued.unissued = true;
-        let unissued = Arc::new(Prepared::new(Arc::new(unissued), 1));
+        let unissued = Arc::new(Prepared::new(Arc::new(unissued), DirectoryId::default()));
         for n in 0..50u32 {
             answers.insert(
                 metrics::Method::Get,

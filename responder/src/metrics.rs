@@ -4,6 +4,7 @@ use labcore::ocsp::{CertStatus, ResponseStatus};
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -111,6 +112,29 @@ pub struct Metrics {
     pub request_bytes: Histogram,
     /// Faults injected.
     pub faults: Family<FaultLabels, Counter>,
+    database: DatabaseGauges,
+}
+
+/// What the responder knows of its database, read when the metrics are scraped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DatabaseReadings {
+    /// The generation of the directory in use.
+    pub generation: i64,
+    /// Directories loaded again since the start.
+    pub reloads: u64,
+    /// Whether the database answered the last time it was asked.
+    pub reachable: bool,
+    /// Whether commits are seen as they happen (SQLite's WAL probe,
+    /// PostgreSQL's `LISTEN`) rather than only by polling.
+    pub notified: bool,
+}
+
+#[derive(Debug, Default)]
+struct DatabaseGauges {
+    generation: Gauge,
+    reloads: Counter,
+    reachable: Gauge,
+    notified: Gauge,
 }
 
 impl Default for Metrics {
@@ -152,8 +176,30 @@ impl Default for Metrics {
             "Faults injected, by mode",
             faults.clone(),
         );
+        let database = DatabaseGauges::default();
+        registry.register(
+            "database_generation",
+            "The database generation the responder answers at",
+            database.generation.clone(),
+        );
+        registry.register(
+            "directory_reloads",
+            "Times the issuers, signers and faults were loaded again after a commit",
+            database.reloads.clone(),
+        );
+        registry.register(
+            "database_reachable",
+            "1 while the revocation database answers, 0 while only cached, still-valid answers are served",
+            database.reachable.clone(),
+        );
+        registry.register(
+            "database_notified",
+            "1 while commits are seen as they happen (SQLite's WAL probe, PostgreSQL's LISTEN), 0 while only polled",
+            database.notified.clone(),
+        );
         Metrics {
             registry,
+            database,
             responses,
             cache_hits,
             cache_misses,
@@ -165,8 +211,16 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// The metrics in Prometheus text format.
-    pub fn render(&self) -> String {
+    /// The metrics in Prometheus text format, with the database as `readings` says.
+    pub fn render(&self, readings: DatabaseReadings) -> String {
+        let db = &self.database;
+        db.generation.set(readings.generation);
+        // A counter kept by the directory watch: raised to its count, never lowered.
+        db.reloads
+            .inner()
+            .fetch_max(readings.reloads, std::sync::atomic::Ordering::Relaxed);
+        db.reachable.set(i64::from(readings.reachable));
+        db.notified.set(i64::from(readings.notified));
         let mut out = String::new();
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
@@ -203,6 +257,41 @@ mod tests {
                 ocsp_status: Outcome::Error(ErrorStatus::TryLater),
             })
             .inc();
-        assert!(metrics.render().contains("ocsp_status=\"tryLater\""));
+        assert!(
+            metrics
+                .render(READINGS)
+                .contains("ocsp_status=\"tryLater\"")
+        );
+    }
+
+    const READINGS: DatabaseReadings = DatabaseReadings {
+        generation: 12,
+        reloads: 3,
+        reachable: false,
+        notified: false,
+    };
+
+    #[test]
+    fn the_database_readings_are_scraped_as_they_are() {
+        let metrics = Metrics::default();
+        let text = metrics.render(READINGS);
+        for line in [
+            "ocsp_responder_database_generation 12",
+            "ocsp_responder_directory_reloads_total 3",
+            "ocsp_responder_database_reachable 0",
+            "ocsp_responder_database_notified 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+        }
+        let text = metrics.render(DatabaseReadings {
+            reloads: 1,
+            reachable: true,
+            ..READINGS
+        });
+        assert!(
+            text.contains("ocsp_responder_directory_reloads_total 3"),
+            "a counter never goes down"
+        );
+        assert!(text.contains("ocsp_responder_database_reachable 1"));
     }
 }

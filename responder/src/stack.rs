@@ -17,7 +17,7 @@ use tracing::{error, info};
 
 use crate::cache::{Budget, Cache, CacheCounters, split_budget};
 use crate::config::Config;
-use crate::directory::{Directory, DirectoryWatch};
+use crate::directory::{Directory, DirectoryId, DirectoryWatch};
 use crate::error::{AnswerError, Result};
 use crate::faults::Faults;
 use crate::filter::{Filter, Rules};
@@ -52,13 +52,13 @@ impl std::fmt::Debug for Responder {
     }
 }
 
-/// A signed answer and the database generation it is true at.
+/// A signed answer and the directory it is true with.
 #[derive(Clone, Debug)]
 pub struct Answered {
     /// The answer.
     pub signed: Arc<Signed>,
-    /// The generation of the directory it was answered with.
-    pub generation: i64,
+    /// The directory it was answered with.
+    pub directory: DirectoryId,
 }
 
 impl Responder {
@@ -153,6 +153,17 @@ impl Responder {
         self.metrics.cache_hits.inc();
     }
 
+    /// What the metrics say of the database, read without a query.
+    pub fn database_readings(&self) -> crate::metrics::DatabaseReadings {
+        let db = self.watch.database_state();
+        crate::metrics::DatabaseReadings {
+            generation: self.watch.last().generation,
+            reloads: self.watch.reloads(),
+            reachable: db.is_none_or(|db| db.is_reachable()),
+            notified: db.is_none_or(|db| db.notified()),
+        }
+    }
+
     /// The CRL of the CA named `name` (DER), `None` for no such CA.
     pub async fn crl(&self, name: &str) -> Result<Option<Bytes>> {
         let dir = self.directory().await?;
@@ -199,7 +210,7 @@ impl Responder {
         let signed = self.stack.response(Query::new(&request, &view)).await?;
         Ok(Answered {
             signed,
-            generation: view.generation,
+            directory: view.id,
         })
     }
 }

@@ -46,7 +46,7 @@ use crate::serial::Serial;
 use labcore::RevocationReason;
 
 pub use database_url::{DatabaseUrl, EXPECTED_URL, PostgresUrl};
-pub use watch::{Changes, DEFAULT_POLL};
+pub use watch::{Changes, DEFAULT_POLL, Listening};
 
 /// How long a writer waits for another writer's lock before giving up.
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
@@ -397,7 +397,10 @@ impl Store {
                             database: database.to_string(),
                         });
                     }
-                    store.drop_lab().await?;
+                    let replaced = store.drop_lab().await?;
+                    store.migrate(options.access).await?;
+                    store.continue_generation(replaced).await?;
+                    return Ok(store);
                 }
                 store.migrate(options.access).await?;
                 Ok(store)
@@ -533,12 +536,18 @@ impl Store {
         Ok(count > 0)
     }
 
-    /// Drops the lab's tables (`init --force` on PostgreSQL), in one transaction.
-    async fn drop_lab(&self) -> Result<()> {
+    /// Drops the lab's tables (`init --force` on PostgreSQL), in one
+    /// transaction; returns the generation the dropped lab had reached.
+    async fn drop_lab(&self) -> Result<i64> {
         let Pool::Postgres(pool) = &self.pool else {
-            return Ok(());
+            return Ok(0);
         };
         let mut tx = pool.begin().await.map_err(self.err())?;
+        let reached: i64 = sqlx::query_scalar("SELECT generation FROM lab_meta WHERE id = 1")
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(self.err())?
+            .unwrap_or(0);
         let drop_tables = format!("DROP TABLE IF EXISTS {} CASCADE", LAB_TABLES.join(", "));
         sqlx::query(sqlx::AssertSqlSafe(drop_tables))
             .execute(&mut *tx)
@@ -548,7 +557,21 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(self.err())?;
-        tx.commit().await.map_err(self.err())
+        tx.commit().await.map_err(self.err())?;
+        Ok(reached)
+    }
+
+    /// Starts a replacing lab's generation past the one it replaced, and
+    /// notifies: responders still running key what they hold (directory,
+    /// prepared answers, CRLs) by generation, and must not mistake the new
+    /// lab for the old one at an equal count.
+    async fn continue_generation(&self, replaced: i64) -> Result<()> {
+        on_pool!(self, pool => sqlx::query("UPDATE lab_meta SET generation = $1 WHERE id = 1")
+            .bind(replaced.saturating_add(1))
+            .execute(pool)
+            .await
+            .map(|_| ()))
+        .map_err(self.err())
     }
 
     /// The newest migration applied (0 for a database without the lab's schema yet).

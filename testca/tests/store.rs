@@ -596,9 +596,15 @@ async fn init_refuses_an_existing_database_unless_replacing(backend: Backend) {
         Backend::Postgres => {
             assert!(matches!(err, Error::LabDatabaseExists { .. }), "{err}");
             assert!(err.to_string().contains("--force"), "{err}");
+            let old = Store::open_in(&db.url, &options()).await.unwrap();
+            let reached = old.generation().await.unwrap();
+            assert!(reached > 0, "the old lab has had writes");
+            old.close().await;
             let fresh = Store::create_in(&db.url, &options(), true).await.unwrap();
             assert!(fresh.certificates().await.unwrap().is_empty(), "replaced");
-            assert_eq!(fresh.generation().await.unwrap(), 0);
+            // Running responders key what they hold by generation: the new lab
+            // must never be at a generation the old one had.
+            assert_eq!(fresh.generation().await.unwrap(), reached + 1);
             fresh.close().await;
         }
     }

@@ -26,6 +26,10 @@ pub const DEFAULT_POLL: Duration = Duration::from_secs(1);
 /// Longest wait between two attempts to reconnect the listener.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
+/// How long a new watch waits for its first `LISTEN` before it starts
+/// polling (and goes on trying to listen in the background).
+const FIRST_LISTEN_WITHIN: Duration = Duration::from_secs(5);
+
 /// A watch on the database's generation: [`Changes::next`] returns each time
 /// it has moved. Made by [`Store::watch`].
 #[derive(Debug)]
@@ -51,6 +55,24 @@ enum Signal {
     },
 }
 
+/// Whether change notifications are arriving now, readable from anywhere
+/// without a query (see [`Changes::listening_signal`]).
+#[derive(Clone, Debug)]
+pub struct Listening(Option<Arc<AtomicBool>>);
+
+impl Listening {
+    /// A signal that never goes down (SQLite's probe needs no connection).
+    pub fn always() -> Self {
+        Listening(None)
+    }
+
+    /// Whether notifications are arriving now; when not, changes are still
+    /// seen, by polling.
+    pub fn now(&self) -> bool {
+        self.0.as_ref().is_none_or(|up| up.load(Ordering::Relaxed))
+    }
+}
+
 impl Drop for Changes {
     fn drop(&mut self) {
         if let Signal::Listen { task, .. } = &self.signal {
@@ -70,13 +92,20 @@ impl Store {
                 Signal::Probe { probe, seen }
             }
             Pool::Postgres(pool) => {
+                // The first connection is made before the watch is returned,
+                // so that a reader that has just started says it listens.
+                let first = tokio::time::timeout(FIRST_LISTEN_WITHIN, connect_listener(pool))
+                    .await
+                    .ok()
+                    .and_then(std::result::Result::ok);
                 let notify = Arc::new(Notify::new());
-                let listening = Arc::new(AtomicBool::new(false));
+                let listening = Arc::new(AtomicBool::new(first.is_some()));
                 let task = tokio::spawn(listen(
                     pool.clone(),
                     self.database.to_string(),
                     notify.clone(),
                     listening.clone(),
+                    first,
                 ));
                 Signal::Listen {
                     notify,
@@ -105,9 +134,15 @@ impl Changes {
     /// probe; for PostgreSQL, while the `LISTEN` connection is up). When not,
     /// changes are still seen, by polling.
     pub fn listening(&self) -> bool {
+        self.listening_signal().now()
+    }
+
+    /// The same as [`Changes::listening`], for whoever reports it while the
+    /// watch runs elsewhere.
+    pub fn listening_signal(&self) -> Listening {
         match &self.signal {
-            Signal::Probe { .. } => true,
-            Signal::Listen { listening, .. } => listening.load(Ordering::Relaxed),
+            Signal::Probe { .. } => Listening::always(),
+            Signal::Listen { listening, .. } => Listening(Some(listening.clone())),
         }
     }
 
@@ -147,15 +182,19 @@ impl Changes {
 /// Listens on the change channel for as long as the watch lives, waking the
 /// watcher on each notification and on each reconnection (notifications sent
 /// while disconnected are lost, so the watcher must look).
-async fn listen(pool: PgPool, shown: String, notify: Arc<Notify>, listening: Arc<AtomicBool>) {
+async fn listen(
+    pool: PgPool,
+    shown: String,
+    notify: Arc<Notify>,
+    listening: Arc<AtomicBool>,
+    mut first: Option<PgListener>,
+) {
     let mut backoff = Duration::from_millis(100);
     loop {
-        let connected = async {
-            let mut listener = PgListener::connect_with(&pool).await?;
-            listener.listen(CHANGE_CHANNEL).await?;
-            Ok::<_, sqlx::Error>(listener)
-        }
-        .await;
+        let connected = match first.take() {
+            Some(listener) => Ok(listener),
+            None => connect_listener(&pool).await,
+        };
         let mut listener = match connected {
             Ok(listener) => listener,
             Err(e) => {
@@ -189,4 +228,11 @@ async fn listen(pool: PgPool, shown: String, notify: Arc<Notify>, listening: Arc
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
+}
+
+/// A connection listening on the change channel.
+async fn connect_listener(pool: &PgPool) -> std::result::Result<PgListener, sqlx::Error> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen(CHANGE_CHANNEL).await?;
+    Ok(listener)
 }
