@@ -356,6 +356,15 @@ macro_rules! select_certificates {
     };
 }
 
+/// What a lab made again on a PostgreSQL database takes over from the one it replaces.
+#[derive(Debug, Default)]
+struct Replaced {
+    /// The generation the old lab had reached.
+    generation: i64,
+    /// The roles that could read it.
+    readers: Vec<String>,
+}
+
 impl Store {
     /// Creates a new SQLite database at `path` (which must not exist) with the current schema.
     pub async fn create(path: &Path, options: &StoreOptions) -> Result<Store> {
@@ -399,7 +408,11 @@ impl Store {
                     }
                     let replaced = store.drop_lab().await?;
                     store.migrate(options.access).await?;
-                    store.continue_generation(replaced).await?;
+                    store.continue_generation(replaced.generation).await?;
+                    // The grants went with the old tables: the same roles read the new ones.
+                    for reader in &replaced.readers {
+                        store.grant_reader(reader).await?;
+                    }
                     return Ok(store);
                 }
                 store.migrate(options.access).await?;
@@ -537,17 +550,28 @@ impl Store {
     }
 
     /// Drops the lab's tables (`init --force` on PostgreSQL), in one
-    /// transaction; returns the generation the dropped lab had reached.
-    async fn drop_lab(&self) -> Result<i64> {
+    /// transaction; returns what the new lab takes over from the old one.
+    async fn drop_lab(&self) -> Result<Replaced> {
         let Pool::Postgres(pool) = &self.pool else {
-            return Ok(0);
+            return Ok(Replaced::default());
         };
         let mut tx = pool.begin().await.map_err(self.err())?;
-        let reached: i64 = sqlx::query_scalar("SELECT generation FROM lab_meta WHERE id = 1")
+        let generation: i64 = sqlx::query_scalar("SELECT generation FROM lab_meta WHERE id = 1")
             .fetch_optional(&mut *tx)
             .await
             .map_err(self.err())?
             .unwrap_or(0);
+        // Roles other than the owner that may read the lab: those `grant-reader` made readers.
+        let readers: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT r.rolname FROM pg_class c \
+             CROSS JOIN LATERAL aclexplode(c.relacl) a \
+             JOIN pg_roles r ON r.oid = a.grantee \
+             WHERE c.oid = to_regclass('lab_meta') AND a.privilege_type = 'SELECT' \
+             AND a.grantee <> c.relowner ORDER BY r.rolname",
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(self.err())?;
         let drop_tables = format!("DROP TABLE IF EXISTS {} CASCADE", LAB_TABLES.join(", "));
         sqlx::query(sqlx::AssertSqlSafe(drop_tables))
             .execute(&mut *tx)
@@ -558,7 +582,10 @@ impl Store {
             .await
             .map_err(self.err())?;
         tx.commit().await.map_err(self.err())?;
-        Ok(reached)
+        Ok(Replaced {
+            generation,
+            readers,
+        })
     }
 
     /// Starts a replacing lab's generation past the one it replaced, and
