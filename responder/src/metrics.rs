@@ -178,25 +178,29 @@ impl Default for Metrics {
         );
         let database = DatabaseGauges::default();
         registry.register(
-            "database_generation",
-            "The database generation the responder answers at",
-            database.generation.clone(),
-        );
-        registry.register(
             "directory_reloads",
             "Times the issuers, signers and faults were loaded again after a commit",
             database.reloads.clone(),
         );
-        registry.register(
-            "database_reachable",
-            "1 while the revocation database answers, 0 while only cached, still-valid answers are served",
-            database.reachable.clone(),
-        );
-        registry.register(
-            "database_notified",
-            "1 while commits are seen as they happen (SQLite's WAL probe, PostgreSQL's LISTEN), 0 while only polled",
-            database.notified.clone(),
-        );
+        for (name, help, gauge) in [
+            (
+                "database_generation",
+                "The database generation the responder answers at",
+                &database.generation,
+            ),
+            (
+                "database_reachable",
+                "1 while the revocation database answers, 0 while only cached, still-valid answers are served",
+                &database.reachable,
+            ),
+            (
+                "database_notified",
+                "1 while commits are seen as they happen (SQLite's WAL probe, PostgreSQL's LISTEN), 0 while only polled",
+                &database.notified,
+            ),
+        ] {
+            registry.register(name, help, gauge.clone());
+        }
         Metrics {
             registry,
             database,
