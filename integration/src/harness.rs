@@ -149,34 +149,8 @@ pub fn command(name: &str) -> Command {
     cmd
 }
 
-/// The environment variable naming a file to which every skip is appended,
-/// one line each: `scripts/test` counts them as skipped, not passed.
-pub const SKIP_LOG: &str = "OCSPLAB_SKIP_LOG";
-
-/// Reports that the calling test cannot run here, and why; the caller then
-/// returns. Skipped is not passed: the line `skipped: REASON` goes straight
-/// to the process's stderr (libtest captures only the print macros, so it is
-/// seen even when the test "passes"), is appended to the file named by
-/// [`SKIP_LOG`], and under CI (`CI` set) the test fails instead.
-#[track_caller]
-pub fn skip(reason: &str) {
-    if std::env::var_os("CI").is_some() {
-        panic!("skipped, and CI is set: {reason}");
-    }
-    let _ = writeln!(io::stderr(), "skipped: {reason}");
-    if let Some(path) = std::env::var_os(SKIP_LOG) {
-        let caller = std::panic::Location::caller();
-        let line = format!("{}:{}: {reason}\n", caller.file(), caller.line());
-        let appended = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .and_then(|mut f| f.write_all(line.as_bytes()));
-        if let Err(e) = appended {
-            let _ = writeln!(io::stderr(), "cannot record the skip in {path:?}: {e}");
-        }
-    }
-}
+// The skip policy (skipped is not passed) is the test suites' one, in testkit.
+pub use testkit::{SKIP_LOG, skip};
 
 // ------------------------------------------------------------------ processes
 

@@ -19,22 +19,7 @@ use crate::harness::{
     COMMAND_TIMEOUT, Output, Server, ServerSpec, StartError, TestLab, binary, free_port, run, skip,
 };
 
-/// The environment variable naming the shared test cluster's superuser URL.
-pub const TEST_PG: &str = "OCSPLAB_TEST_PG";
-
-/// The shared test cluster's superuser URL, or `None` after reporting the test skipped.
-#[track_caller]
-pub fn test_cluster() -> Option<String> {
-    match std::env::var(TEST_PG) {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            skip(&format!(
-                "PostgreSQL tests need {TEST_PG}=postgres://… (scripts/test starts a cluster with scripts/pg-cluster)"
-            ));
-            None
-        }
-    }
-}
+pub use testkit::postgres::{TEST_PG, test_cluster, url_with};
 
 /// `scripts/pg-cluster` of the workspace.
 fn pg_cluster_script() -> PathBuf {
@@ -138,20 +123,6 @@ pub fn psql(url: &str, statements: &[&str]) -> String {
         cmd.arg("-c").arg(statement);
     }
     run(&mut cmd, COMMAND_TIMEOUT).success().stdout
-}
-
-/// `url` with its database replaced by `name`, and, when given, its user and password.
-pub fn url_with(url: &str, database: &str, login: Option<(&str, &str)>) -> String {
-    // postgres://USER:PASSWORD@HOST:PORT/DATABASE: the part after the last '/' is the database.
-    let (base, _) = url.rsplit_once('/').unwrap_or((url, ""));
-    let base = match login {
-        Some((user, password)) => {
-            let host = base.rsplit_once('@').map_or(base, |(_, host)| host);
-            format!("postgres://{user}:{password}@{host}")
-        }
-        None => base.to_string(),
-    };
-    format!("{base}/{database}")
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);

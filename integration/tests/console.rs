@@ -22,14 +22,13 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// Longest wait for something the page does after a click.
 const UI_WAIT: Duration = Duration::from_secs(20);
 
-/// `skipped: <reason>` outside CI; a failure under CI (CI must have the browser).
+/// `skipped: <reason>` outside CI, counted by scripts/test; a failure under CI
+/// (CI must have the browser).
+#[track_caller]
 fn skip(reason: &str) {
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "CI is set and the browser test cannot run: {reason}; scripts/install-deps installs chromium and chromium-driver"
-        );
-    }
-    println!("skipped: {reason}");
+    integration::harness::skip(&format!(
+        "{reason}; scripts/install-deps installs chromium and chromium-driver"
+    ));
 }
 
 fn start_chromedriver(log_dir: &Path) -> Server {

@@ -1550,7 +1550,7 @@ fn a_postgres_lab_needs_its_db_on_every_command() {
     );
     out.testca_error(&[&db.url.to_string(), "pass its URL", "OCSPLAB_DB"]);
     // Another database: refused, naming both.
-    let other = common::backend::with_database(&db.url_text, "another_lab");
+    let other = testkit::postgres::url_with(&db.url_text, "another_lab", None);
     let out = Out::of(lab.cmd(&["revoke", "localhost"]).env("OCSPLAB_DB", &other));
     out.testca_error(&["another_lab", &db.url.to_string(), "the lab's own database"]);
     assert_eq!(lab.snapshot(), before, "nothing changed");
@@ -1622,7 +1622,7 @@ fn db_grant_reader_lets_a_role_read_statuses_but_not_signer_keys() {
         .unwrap();
     let (name, admin) = (name.as_str(), admin.as_str());
     let (writer, reader) = (format!("{name}_w"), format!("{name}_r"));
-    let in_db = common::backend::with_database(admin, name);
+    let in_db = testkit::postgres::url_with(admin, name, None);
     common::backend::admin_sql(
         admin,
         &[

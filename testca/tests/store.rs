@@ -636,7 +636,7 @@ mod postgres_only {
             ],
         );
         admin_sql(
-            &common::backend::with_database(admin, name),
+            &testkit::postgres::url_with(admin, name, None),
             &[&format!("ALTER SCHEMA public OWNER TO \"{writer}\"")],
         );
         (
@@ -648,7 +648,7 @@ mod postgres_only {
     fn drop_roles(db: &TestDb) {
         let (name, admin) = db.postgres().unwrap();
         admin_sql(
-            &common::backend::with_database(admin, name),
+            &testkit::postgres::url_with(admin, name, None),
             &[&format!(
                 "REASSIGN OWNED BY \"{name}_w\" TO postgres; DROP OWNED BY \"{name}_w\", \"{name}_r\""
             )],
@@ -885,7 +885,7 @@ mod postgres_only {
         let Some(db) = TestDb::new(Backend::Postgres) else {
             return;
         };
-        let missing: DatabaseUrl = common::backend::with_database(&db.url_text, "no_such_db")
+        let missing: DatabaseUrl = testkit::postgres::url_with(&db.url_text, "no_such_db", None)
             .parse()
             .unwrap();
         let err = Store::open_in(&missing, &options()).await.unwrap_err();

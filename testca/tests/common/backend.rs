@@ -4,7 +4,6 @@
 //! starts a throw-away cluster with `scripts/pg-cluster` and passes it).
 //! Without it the PostgreSQL tests say `skipped: <reason>` (and fail under CI).
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -12,9 +11,7 @@ use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 use tempfile::TempDir;
 use testca::store::DatabaseUrl;
-
-/// The environment variable naming the test cluster's superuser URL.
-pub const TEST_PG: &str = "OCSPLAB_TEST_PG";
+use testkit::postgres::url_with;
 
 /// Which backend a test runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,41 +22,10 @@ pub enum Backend {
     Postgres,
 }
 
-/// Reports a test that cannot run: `skipped: <reason>` on stderr and in the
-/// log `scripts/test` counts (as `integration::harness::skip` does); under
-/// CI it fails instead.
-#[track_caller]
-pub fn skip(reason: &str) {
-    if std::env::var_os("CI").is_some() {
-        panic!("skipped, and CI is set: {reason}");
-    }
-    eprintln!("skipped: {reason}");
-    if let Some(path) = std::env::var_os("OCSPLAB_SKIP_LOG") {
-        let caller = std::panic::Location::caller();
-        let line = format!("{}:{}: {reason}\n", caller.file(), caller.line());
-        let appended = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .and_then(|mut f| f.write_all(line.as_bytes()));
-        if let Err(e) = appended {
-            eprintln!("cannot record the skip in {path:?}: {e}");
-        }
-    }
-}
-
 /// The test cluster's superuser URL, or `None` after reporting the test skipped.
 #[track_caller]
 pub fn admin_url() -> Option<String> {
-    match std::env::var(TEST_PG) {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            skip(&format!(
-                "PostgreSQL tests need {TEST_PG}=postgres://… (scripts/test starts a cluster with scripts/pg-cluster)"
-            ));
-            None
-        }
-    }
+    testkit::postgres::test_cluster()
 }
 
 /// A fresh, empty database for one test; a PostgreSQL one is dropped at the end.
@@ -105,7 +71,7 @@ impl TestDb {
                     rand::random::<u32>()
                 );
                 admin_sql(&admin, &[&format!("CREATE DATABASE \"{name}\"")]);
-                let url_text = with_database(&admin, &name);
+                let url_text = url_with(&admin, &name, None);
                 Some(TestDb {
                     url: url_text.parse().unwrap(),
                     url_text,
@@ -125,10 +91,8 @@ impl TestDb {
 
     /// A URL of this PostgreSQL database for another user and password.
     pub fn url_as(&self, user: &str, password: &str) -> String {
-        let mut url = url::Url::parse(&self.url_text).unwrap();
-        url.set_username(user).unwrap();
-        url.set_password(Some(password)).unwrap();
-        url.to_string()
+        let name = self.postgres.as_ref().map_or("", |pg| pg.name.as_str());
+        url_with(&self.url_text, name, Some((user, password)))
     }
 }
 
@@ -149,13 +113,6 @@ impl Drop for TestDb {
             }
         }
     }
-}
-
-/// `url` with its database replaced by `name`.
-pub fn with_database(url: &str, name: &str) -> String {
-    let mut url = url::Url::parse(url).unwrap();
-    url.set_path(&format!("/{name}"));
-    url.to_string()
 }
 
 /// Runs statements as the cluster's superuser, on its own runtime and thread.
