@@ -166,6 +166,49 @@ fn a_killed_listen_connection_loses_no_revocation() {
 }
 
 #[test]
+fn the_control_plane_on_postgres_revokes_for_every_responder() {
+    let Some(admin) = test_cluster() else { return };
+    let pg = PgLab::init(&admin);
+    pg.issue("shop");
+    let responders: Vec<Server> = (0..2).map(|_| pg.responder(&[])).collect();
+    let shop = cert_id(&pg, "shop");
+    for r in &responders {
+        assert_eq!(ask(r.addr(), &shop), Ok(CertStatus::Good));
+    }
+    // QA's API, on the same database as the writer.
+    let serve = pg.lab.start_serve(&["--db", &pg.writer_url]);
+    let token = pg.lab.api_token();
+    let auth = format!("Bearer {token}");
+    let listed = integration::harness::http_request(
+        serve.addr(),
+        "GET",
+        "/api/v1/certificates",
+        &[("Authorization", &auth)],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(listed.status, 200, "{}", listed.text());
+    assert!(listed.text().contains("\"shop\""), "{}", listed.text());
+    let revoked = integration::harness::http_request(
+        serve.addr(),
+        "POST",
+        "/api/v1/certificates/shop/revoke",
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
+        br#"{"reason": "keyCompromise"}"#,
+    )
+    .unwrap();
+    assert_eq!(revoked.status, 200, "{}", revoked.text());
+    let took = wait_all_revoked(&responders, &shop);
+    eprintln!("both responders answered revoked {took:?} after the API call returned");
+    // The command line, on the same database, sees it too.
+    let shown = pg.testca(&["show", "shop"]).success().stdout;
+    assert!(shown.contains("revoked"), "{shown}");
+}
+
+#[test]
 fn a_database_outage_serves_what_is_cached_and_recovers() {
     let Some(mut cluster) = Cluster::start() else {
         return;
