@@ -297,6 +297,17 @@ fn a_lab_made_again_on_its_database_is_served_as_the_new_lab() {
         EVERY,
         || (ask(responder.addr(), &new_localhost) == Ok(CertStatus::Good)).then_some(()),
     );
+    // Signed by the new lab's signer, never the old one's.
+    let answer = post(
+        responder.addr(),
+        &Request::new(vec![new_localhost.clone()]).to_der(),
+    );
+    let signer = basic_info(&answer.body).and_then(|info| info.certs.first().cloned());
+    assert_eq!(
+        signer,
+        Some(load_cert(&pg.lab.signer_cert()).to_der().unwrap()),
+        "the new lab's delegated signer"
+    );
     assert!(
         crl_of_intermediate(&pg, &responder).is_some(),
         "the CRL served is the new intermediate's, not the one signed for the old lab"

@@ -83,7 +83,7 @@ impl CrlCache {
         })?;
         let revoked = store.revoked_by(issuer.id).await?;
         let validity = time::Duration::try_from(validity).unwrap_or(time::Duration::HOUR);
-        let number = u64::try_from(dir.generation).unwrap_or(0);
+        let number = crl_number(dir.generation, now);
         let ca_key = CaKey {
             ca,
             cert_der: &issuer.cert_der,
@@ -115,9 +115,33 @@ impl CrlCache {
     }
 }
 
+/// The crlNumber of a CRL signed at `now` for `generation`: RFC 5280 wants
+/// it to grow with every CRL a CA issues, and a CRL is signed again at the
+/// same generation (at half its validity, by another responder, after a
+/// restart). The generation leads, the second of signing follows.
+fn crl_number(generation: i64, now: OffsetDateTime) -> u64 {
+    let generation = u64::try_from(generation).unwrap_or(0);
+    let second = u64::try_from(now.unix_timestamp()).unwrap_or(0) & u64::from(u32::MAX);
+    (generation << 32) | second
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn crl_numbers_grow_with_the_generation_and_then_the_time() {
+        let t0 = OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000);
+        let later = t0 + time::Duration::minutes(30);
+        assert!(
+            crl_number(7, later) > crl_number(7, t0),
+            "signed again later"
+        );
+        assert!(
+            crl_number(8, t0) > crl_number(7, later),
+            "a newer generation"
+        );
+    }
 
     fn signed_at(this_update: OffsetDateTime) -> SignedCrl {
         SignedCrl {

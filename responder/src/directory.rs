@@ -180,8 +180,14 @@ impl Directory {
                 Some(identity) => Some(Arc::new(identity)),
                 None => match (config.sign_with, keys) {
                     (SignWith::Delegated, SignerKeys::LabFiles) => {
+                        // The same issuer: its row and its certificate (a lab
+                        // made again on the database starts its ids over).
                         let kept = previous
-                            .and_then(|p| p.issuers.iter().find(|i| i.id == record.id))
+                            .and_then(|p| {
+                                p.issuers
+                                    .iter()
+                                    .find(|i| i.id == record.id && i.cert_der == record.cert_der)
+                            })
                             .and_then(|i| i.signer.clone());
                         let (signer, pending) =
                             signer_from_file(store, layout, record.id, &record.name, kept).await?;
@@ -517,6 +523,20 @@ pub struct DirectoryWatch {
     reload: tokio::sync::Mutex<()>,
     /// Directories loaded since the start, for metrics.
     reloads: std::sync::atomic::AtomicU64,
+    /// The last load that failed, while nothing changed since: told again
+    /// for [`RETRY`] rather than every queued request loading in turn.
+    failed: Mutex<Option<LoadFailure>>,
+}
+
+/// A load of the directory that failed.
+#[derive(Debug)]
+struct LoadFailure {
+    /// The change signal it was tried at.
+    mark: Mark,
+    /// When.
+    at: std::time::Instant,
+    /// Why.
+    error: Arc<Error>,
 }
 
 /// How the watch learns that some process committed.
@@ -547,8 +567,9 @@ impl Mark {
     }
 }
 
-/// How soon a directory whose signer key file lagged is loaded again.
-const SIGNER_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
+/// How soon a directory whose signer key file lagged, or whose load failed,
+/// is loaded again.
+const RETRY: std::time::Duration = std::time::Duration::from_millis(100);
 
 impl std::fmt::Debug for DirectoryWatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -584,6 +605,7 @@ impl DirectoryWatch {
             current: ArcSwap::from_pointee(directory),
             reload: tokio::sync::Mutex::new(()),
             reloads: std::sync::atomic::AtomicU64::new(0),
+            failed: Mutex::new(None),
         })
     }
 
@@ -637,26 +659,45 @@ impl DirectoryWatch {
             return Ok(current);
         }
         let now = mark(&self.signal);
+        if let Some(failure) = lock(&self.failed).as_ref()
+            && failure.mark == now
+            && failure.at.elapsed() < RETRY
+        {
+            return Err(Error::Again(failure.error.clone()));
+        }
         let generation = self.store.generation().await?;
         let mut current = self.current.load_full();
         if current.generation != generation || current.signer_pending {
-            let fresh = Directory::load(
+            let loaded = Directory::load(
                 &self.store,
                 &self.layout,
                 &self.config,
                 self.signer_override.as_ref(),
                 Some(&current),
             )
-            .await?;
+            .await;
+            let fresh = match loaded {
+                Ok(fresh) => fresh,
+                Err(e) => {
+                    let error = Arc::new(e);
+                    *lock(&self.failed) = Some(LoadFailure {
+                        mark: now,
+                        at: std::time::Instant::now(),
+                        error: error.clone(),
+                    });
+                    return Err(Error::Again(error));
+                }
+            };
+            *lock(&self.failed) = None;
             debug!(
                 generation = fresh.generation,
                 "database changed; reloaded issuers, signers and faults"
             );
+            current = Arc::new(fresh);
+            self.current.store(current.clone());
             if let ChangeSignal::Follow { loaded, .. } = &self.signal {
                 *lock(loaded) = std::time::Instant::now();
             }
-            current = Arc::new(fresh);
-            self.current.store(current.clone());
             self.reloads
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
@@ -680,7 +721,7 @@ impl DirectoryWatch {
     fn signer_retry_due(&self) -> bool {
         match &self.signal {
             ChangeSignal::Follow { loaded, .. } => {
-                self.current.load().signer_pending && lock(loaded).elapsed() >= SIGNER_RETRY
+                self.current.load().signer_pending && lock(loaded).elapsed() >= RETRY
             }
             ChangeSignal::Probe(_) => false,
         }

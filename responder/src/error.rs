@@ -75,6 +75,10 @@ pub enum Error {
     /// Building a response failed.
     #[error("building a response: {0}")]
     Response(#[from] ResponseError),
+    /// Loading the lab failed a moment ago, and it is not yet time to try
+    /// again: the same error, told to every request meanwhile.
+    #[error(transparent)]
+    Again(std::sync::Arc<Error>),
     /// The listening socket.
     #[error("cannot listen on {addr}: {source}; is another process using the port? Pass --listen")]
     Listen {
@@ -88,6 +92,17 @@ pub enum Error {
 
 /// Result with the responder's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Whether the database could not be reached.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            Error::Lab(testca::Error::Unreachable { .. }) => true,
+            Error::Again(first) => first.is_unreachable(),
+            _ => false,
+        }
+    }
+}
 
 /// Why a request gets no signed answer.
 #[derive(Debug, thiserror::Error)]
@@ -194,11 +209,11 @@ impl AnswerError {
     /// Whether the database could not be reached: what the responder could
     /// not know, rather than what went wrong.
     pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
-            AnswerError::Unavailable { .. }
-                | AnswerError::Lab(Error::Lab(testca::Error::Unreachable { .. }))
-        )
+        match self {
+            AnswerError::Unavailable { .. } => true,
+            AnswerError::Lab(e) => e.is_unreachable(),
+            _ => false,
+        }
     }
 
     /// Whether the error is the responder's own fault (logged as an error, not as info).

@@ -179,7 +179,7 @@ impl Default for Metrics {
         let database = DatabaseGauges::default();
         registry.register(
             "directory_reloads",
-            "Times the issuers, signers and faults were loaded again after a commit",
+            "Times the issuers, signers and faults were loaded again: after a commit, or to look again at a signer key file that lagged",
             database.reloads.clone(),
         );
         for (name, help, gauge) in [

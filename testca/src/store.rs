@@ -356,15 +356,6 @@ macro_rules! select_certificates {
     };
 }
 
-/// What a lab made again on a PostgreSQL database takes over from the one it replaces.
-#[derive(Debug, Default)]
-struct Replaced {
-    /// The generation the old lab had reached.
-    generation: i64,
-    /// The roles that could read it.
-    readers: Vec<String>,
-}
-
 impl Store {
     /// Creates a new SQLite database at `path` (which must not exist) with the current schema.
     pub async fn create(path: &Path, options: &StoreOptions) -> Result<Store> {
@@ -406,13 +397,7 @@ impl Store {
                             database: database.to_string(),
                         });
                     }
-                    let replaced = store.drop_lab().await?;
-                    store.migrate(options.access).await?;
-                    store.continue_generation(replaced.generation).await?;
-                    // The grants went with the old tables: the same roles read the new ones.
-                    for reader in &replaced.readers {
-                        store.grant_reader(reader).await?;
-                    }
+                    store.replace_lab().await?;
                     return Ok(store);
                 }
                 store.migrate(options.access).await?;
@@ -549,56 +534,69 @@ impl Store {
         Ok(count > 0)
     }
 
-    /// Drops the lab's tables (`init --force` on PostgreSQL), in one
-    /// transaction; returns what the new lab takes over from the old one.
-    async fn drop_lab(&self) -> Result<Replaced> {
+    /// Replaces the lab in a PostgreSQL database (`init --force`) in one
+    /// transaction: the old tables dropped, the schema made anew, and what
+    /// running responders rely on carried over. The generation counts on
+    /// from the old lab's (they key what they hold by it, and must not take
+    /// the new lab for the old one at an equal count), and the old lab's
+    /// reader roles read the new tables. Nothing is changed unless all is.
+    async fn replace_lab(&self) -> Result<()> {
         let Pool::Postgres(pool) = &self.pool else {
-            return Ok(Replaced::default());
+            return Ok(());
         };
         let mut tx = pool.begin().await.map_err(self.err())?;
-        let generation: i64 = sqlx::query_scalar("SELECT generation FROM lab_meta WHERE id = 1")
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(self.err())?
-            .unwrap_or(0);
-        // Roles other than the owner that may read the lab: those `grant-reader` made readers.
+        // FOR UPDATE: a writer's bump cannot land between this read and the drop.
+        let generation: i64 =
+            sqlx::query_scalar("SELECT generation FROM lab_meta WHERE id = 1 FOR UPDATE")
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(self.err())?
+                .unwrap_or(0);
+        // Roles the owner granted SELECT and no write on the lab: the readers
+        // `grant-reader` made, quoted by PostgreSQL itself.
         let readers: Vec<String> = sqlx::query_scalar(
-            "SELECT DISTINCT r.rolname FROM pg_class c \
+            "SELECT quote_ident(r.rolname) FROM pg_class c \
              CROSS JOIN LATERAL aclexplode(c.relacl) a \
              JOIN pg_roles r ON r.oid = a.grantee \
-             WHERE c.oid = to_regclass('lab_meta') AND a.privilege_type = 'SELECT' \
-             AND a.grantee <> c.relowner ORDER BY r.rolname",
+             WHERE c.oid = to_regclass('lab_meta') AND a.grantee <> c.relowner \
+             GROUP BY r.rolname \
+             HAVING bool_or(a.privilege_type = 'SELECT') \
+             AND NOT bool_or(a.privilege_type IN ('INSERT', 'UPDATE', 'DELETE')) \
+             ORDER BY 1",
         )
         .fetch_all(&mut *tx)
         .await
         .map_err(self.err())?;
         let drop_tables = format!("DROP TABLE IF EXISTS {} CASCADE", LAB_TABLES.join(", "));
-        sqlx::query(sqlx::AssertSqlSafe(drop_tables))
+        for statement in [
+            drop_tables.as_str(),
+            "DROP FUNCTION IF EXISTS lab_meta_notify() CASCADE",
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(statement.to_string()))
+                .execute(&mut *tx)
+                .await
+                .map_err(self.err())?;
+        }
+        // Each migration runs in a savepoint of this transaction.
+        migrator(self.backend_migrations())
+            .run(&mut *tx)
+            .await
+            .map_err(|source| match source {
+                sqlx::migrate::MigrateError::Execute(e) => self.err()(e),
+                source => Error::Migrate {
+                    database: self.database.to_string(),
+                    source,
+                },
+            })?;
+        sqlx::query("UPDATE lab_meta SET generation = $1 WHERE id = 1")
+            .bind(generation.saturating_add(1))
             .execute(&mut *tx)
             .await
             .map_err(self.err())?;
-        sqlx::query("DROP FUNCTION IF EXISTS lab_meta_notify() CASCADE")
-            .execute(&mut *tx)
-            .await
-            .map_err(self.err())?;
-        tx.commit().await.map_err(self.err())?;
-        Ok(Replaced {
-            generation,
-            readers,
-        })
-    }
-
-    /// Starts a replacing lab's generation past the one it replaced, and
-    /// notifies: responders still running key what they hold (directory,
-    /// prepared answers, CRLs) by generation, and must not mistake the new
-    /// lab for the old one at an equal count.
-    async fn continue_generation(&self, replaced: i64) -> Result<()> {
-        on_pool!(self, pool => sqlx::query("UPDATE lab_meta SET generation = $1 WHERE id = 1")
-            .bind(replaced.saturating_add(1))
-            .execute(pool)
-            .await
-            .map(|_| ()))
-        .map_err(self.err())
+        for reader in &readers {
+            grant_reader_in(&mut tx, reader).await.map_err(self.err())?;
+        }
+        tx.commit().await.map_err(self.err())
     }
 
     /// The newest migration applied (0 for a database without the lab's schema yet).
@@ -744,22 +742,7 @@ impl Store {
         };
         let role = quote_role(role)?;
         let mut tx = pool.begin().await.map_err(self.err())?;
-        let schema: String = sqlx::query_scalar("SELECT current_schema()")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(self.err())?;
-        let schema = format!("\"{}\"", schema.replace('"', "\"\""));
-        // Identifiers cannot be bound as parameters; both are quoted above.
-        for grant in [
-            format!("GRANT USAGE ON SCHEMA {schema} TO {role}"),
-            format!("GRANT SELECT ON {READER_TABLES} TO {role}"),
-            format!("GRANT SELECT (certificate_id) ON ocsp_signers TO {role}"),
-        ] {
-            sqlx::query(sqlx::AssertSqlSafe(grant))
-                .execute(&mut *tx)
-                .await
-                .map_err(self.err())?;
-        }
+        grant_reader_in(&mut tx, &role).await.map_err(self.err())?;
         tx.commit().await.map_err(self.err())
     }
 
@@ -1460,6 +1443,28 @@ fn quote_role(role: &str) -> Result<String> {
         ));
     }
     Ok(format!("\"{role}\""))
+}
+
+/// Grants the quoted role `role` what a responder reads, in `tx`: the
+/// tables, and of the signers their certificates but never their keys.
+async fn grant_reader_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    role: &str,
+) -> std::result::Result<(), sqlx::Error> {
+    let schema: String = sqlx::query_scalar("SELECT quote_ident(current_schema())")
+        .fetch_one(&mut **tx)
+        .await?;
+    // Identifiers cannot be bound as parameters; both are quoted.
+    for grant in [
+        format!("GRANT USAGE ON SCHEMA {schema} TO {role}"),
+        format!("GRANT SELECT ON {READER_TABLES} TO {role}"),
+        format!("GRANT SELECT (certificate_id) ON ocsp_signers TO {role}"),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(grant))
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
 }
 
 fn unix_now() -> i64 {

@@ -1504,7 +1504,7 @@ fn hex_helper_matches_testca_serials() {
 /// A lab whose database is in PostgreSQL, made by `testca init` with `--db`
 /// in the environment; `None` (reported skipped) without a test cluster.
 fn postgres_lab() -> Option<Lab> {
-    common::backend::admin_url()?;
+    testkit::postgres::test_cluster()?;
     let lab = Lab::empty_on(Backend::Postgres);
     lab.run(&["init"]).success();
     Some(lab)
@@ -1610,7 +1610,7 @@ fn a_wrong_db_password_is_a_refused_login() {
 
 #[test]
 fn db_grant_reader_lets_a_role_read_statuses_but_not_signer_keys() {
-    let Some(_) = common::backend::admin_url() else {
+    let Some(_) = testkit::postgres::test_cluster() else {
         return;
     };
     let lab = Lab::empty_on(Backend::Postgres);

@@ -667,6 +667,61 @@ mod postgres_only {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lab_made_again_keeps_its_readers_and_counts_its_generation_on() {
+        let Some(db) = TestDb::new(Backend::Postgres) else {
+            return;
+        };
+        let (writer_url, reader_url) = roles(&db).await;
+        let writer_db: DatabaseUrl = writer_url.parse().unwrap();
+        let writer = Store::create_in(&writer_db, &options(), false)
+            .await
+            .unwrap();
+        let issuer = writer
+            .add_issuer("intermediate", "CN=I", b"issuer", &hashes(7))
+            .await
+            .unwrap();
+        let first_signer = serial(2);
+        let mut signer = new_cert(issuer, &first_signer, "signer", b"signer");
+        signer.kind = CertKind::OcspSigner;
+        writer.add_signer(&signer, "PRIVATE KEY PEM").await.unwrap();
+        writer
+            .grant_reader(&format!("{}_r", db.postgres().unwrap().0))
+            .await
+            .unwrap();
+        let reached = writer.generation().await.unwrap();
+        writer.close().await;
+
+        // Made again by the writer role, not a superuser.
+        let writer = Store::create_in(&writer_db, &options(), true)
+            .await
+            .unwrap();
+        assert_eq!(writer.generation().await.unwrap(), reached + 1);
+        let issuer = writer
+            .add_issuer("intermediate", "CN=I2", b"issuer two", &hashes(8))
+            .await
+            .unwrap();
+        let second_signer = serial(3);
+        let mut signer = new_cert(issuer, &second_signer, "signer", b"signer two");
+        signer.kind = CertKind::OcspSigner;
+        writer.add_signer(&signer, "NEW KEY PEM").await.unwrap();
+
+        // The reader reads the new lab as it read the old, and still no key.
+        let read_only = StoreOptions {
+            access: Access::Read,
+            ..options()
+        };
+        let reader_db: DatabaseUrl = reader_url.parse().unwrap();
+        let reader = Store::open_in(&reader_db, &read_only).await.unwrap();
+        assert_eq!(reader.issuers().await.unwrap().len(), 1);
+        assert!(reader.generation().await.unwrap() > reached + 1);
+        let err = reader.newest_signer(issuer).await.unwrap_err();
+        assert!(matches!(err, Error::PermissionDenied { .. }), "{err}");
+        reader.close().await;
+        writer.close().await;
+        drop_roles(&db);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_reader_role_reads_statuses_but_never_signer_keys() {
         let Some(db) = TestDb::new(Backend::Postgres) else {
             return;
@@ -850,7 +905,7 @@ mod postgres_only {
 
     #[tokio::test]
     async fn an_unreachable_server_is_named_without_the_password() {
-        let Some(_) = common::backend::admin_url() else {
+        let Some(_) = testkit::postgres::test_cluster() else {
             return;
         };
         let port = {

@@ -22,12 +22,6 @@ pub enum Backend {
     Postgres,
 }
 
-/// The test cluster's superuser URL, or `None` after reporting the test skipped.
-#[track_caller]
-pub fn admin_url() -> Option<String> {
-    testkit::postgres::test_cluster()
-}
-
 /// A fresh, empty database for one test; a PostgreSQL one is dropped at the end.
 pub struct TestDb {
     /// What to open.
@@ -63,7 +57,7 @@ impl TestDb {
                 })
             }
             Backend::Postgres => {
-                let admin = admin_url()?;
+                let admin = testkit::postgres::test_cluster()?;
                 let name = format!(
                     "t{}_{}_{}",
                     std::process::id(),
