@@ -356,10 +356,7 @@ struct Connections {
 
 impl Connections {
     fn lock(&self) -> std::sync::MutexGuard<'_, Registry> {
-        // The registry stays consistent between statements; a panic elsewhere must not stop the server.
-        self.registry
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::sync::lock(&self.registry)
     }
 
     fn add(self: &Arc<Self>, activity: Arc<Activity>) -> Registration {

@@ -8,6 +8,7 @@
 //! - [`media`]: the media types on the wire;
 //! - [`ocsp`]: the OCSP response and certificate statuses, by name;
 //! - [`reason`]: revocation reasons (RFC 5280 CRLReason);
+//! - [`sync`]: locks that outlive a panic elsewhere;
 //! - [`timestamp`]: times as the command lines and the API take them;
 //! - [`tls_feature`]: the must-staple extension (RFC 7633);
 //! - [`verdict`]: the verdicts (exit codes) of `stapler check`.
@@ -24,6 +25,7 @@ pub mod media;
 pub mod ocsp;
 pub mod reason;
 pub mod resources;
+pub mod sync;
 pub mod timestamp;
 pub mod tls_feature;
 pub mod verdict;

@@ -14,8 +14,8 @@ use std::time::{Duration, SystemTime};
 use testca::store::{Changes, Listening, Store};
 use tracing::{info, warn};
 
-use crate::directory::lock;
 use crate::error::Result;
+use labcore::sync::lock;
 
 /// How long a change can go unseen when every notification is lost, and how
 /// often an unreachable database is tried again.

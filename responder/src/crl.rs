@@ -111,7 +111,7 @@ impl CrlCache {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, SignedCrl>> {
-        crate::directory::lock(&self.signed)
+        labcore::sync::lock(&self.signed)
     }
 }
 

@@ -11,6 +11,7 @@ use arc_swap::ArcSwap;
 use labcore::CaName;
 use labcore::files::read_text;
 use labcore::layout::Layout;
+use labcore::sync::lock;
 use rcgen::KeyPair;
 use testca::Serial;
 use testca::cert_id::{HashAlg, IssuerHashes};
@@ -733,10 +734,4 @@ fn mark(signal: &ChangeSignal) -> Mark {
         ChangeSignal::Probe(probe) => Mark::Header(probe.read()),
         ChangeSignal::Follow { follower, .. } => Mark::Generation(follower.state().newest()),
     }
-}
-
-/// A lock that outlives a panic elsewhere: nothing the responder keeps under
-/// these locks (marks, generations, signed CRLs) is ever left half-written.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -6,7 +6,7 @@
 //! carries decisions out; it decides nothing itself.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
@@ -328,7 +328,7 @@ impl Slot {
     }
 
     fn lock(&self) -> MutexGuard<'_, Stapling> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        labcore::sync::lock(&self.state)
     }
 
     /// Why clients reject the certificate itself right now (expired, not yet valid), if they do.
