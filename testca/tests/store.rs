@@ -666,12 +666,23 @@ mod postgres_only {
         );
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_lab_made_again_keeps_its_readers_and_counts_its_generation_on() {
-        let Some(db) = TestDb::new(Backend::Postgres) else {
-            return;
-        };
-        let (writer_url, reader_url) = roles(&db).await;
+    /// A lab made by the writer role of [`roles`].
+    struct WriterLab {
+        writer: Store,
+        /// The intermediate, with a delegated signer.
+        issuer: IssuerId,
+        writer_db: DatabaseUrl,
+        /// The reader role's URL, with its password.
+        reader_url: String,
+        reader_db: DatabaseUrl,
+        /// How a responder opens the database.
+        read_only: StoreOptions,
+    }
+
+    /// A lab made by the writer role: an intermediate with a delegated
+    /// signer (serial `signer_serial`); the reader is not granted yet.
+    async fn writer_lab(db: &TestDb, signer_serial: &Serial) -> WriterLab {
+        let (writer_url, reader_url) = roles(db).await;
         let writer_db: DatabaseUrl = writer_url.parse().unwrap();
         let writer = Store::create_in(&writer_db, &options(), false)
             .await
@@ -680,14 +691,44 @@ mod postgres_only {
             .add_issuer("intermediate", "CN=I", b"issuer", &hashes(7))
             .await
             .unwrap();
-        let first_signer = serial(2);
-        let mut signer = new_cert(issuer, &first_signer, "signer", b"signer");
+        add_signer(&writer, issuer, signer_serial, b"signer", "PRIVATE KEY PEM").await;
+        let read_only = StoreOptions {
+            access: Access::Read,
+            ..options()
+        };
+        WriterLab {
+            writer,
+            issuer,
+            writer_db,
+            reader_db: reader_url.parse().unwrap(),
+            reader_url,
+            read_only,
+        }
+    }
+
+    async fn add_signer(writer: &Store, issuer: IssuerId, serial: &Serial, der: &[u8], key: &str) {
+        let mut signer = new_cert(issuer, serial, "signer", der);
         signer.kind = CertKind::OcspSigner;
-        writer.add_signer(&signer, "PRIVATE KEY PEM").await.unwrap();
-        writer
-            .grant_reader(&format!("{}_r", db.postgres().unwrap().0))
-            .await
-            .unwrap();
+        writer.add_signer(&signer, key).await.unwrap();
+    }
+
+    fn reader_role(db: &TestDb) -> String {
+        format!("{}_r", db.postgres().unwrap().0)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lab_made_again_keeps_its_readers_and_counts_its_generation_on() {
+        let Some(db) = TestDb::new(Backend::Postgres) else {
+            return;
+        };
+        let WriterLab {
+            writer,
+            writer_db,
+            reader_db,
+            read_only,
+            ..
+        } = writer_lab(&db, &serial(2)).await;
+        writer.grant_reader(&reader_role(&db)).await.unwrap();
         let reached = writer.generation().await.unwrap();
         writer.close().await;
 
@@ -700,17 +741,9 @@ mod postgres_only {
             .add_issuer("intermediate", "CN=I2", b"issuer two", &hashes(8))
             .await
             .unwrap();
-        let second_signer = serial(3);
-        let mut signer = new_cert(issuer, &second_signer, "signer", b"signer two");
-        signer.kind = CertKind::OcspSigner;
-        writer.add_signer(&signer, "NEW KEY PEM").await.unwrap();
+        add_signer(&writer, issuer, &serial(3), b"signer two", "NEW KEY PEM").await;
 
         // The reader reads the new lab as it read the old, and still no key.
-        let read_only = StoreOptions {
-            access: Access::Read,
-            ..options()
-        };
-        let reader_db: DatabaseUrl = reader_url.parse().unwrap();
         let reader = Store::open_in(&reader_db, &read_only).await.unwrap();
         assert_eq!(reader.issuers().await.unwrap().len(), 1);
         assert!(reader.generation().await.unwrap() > reached + 1);
@@ -726,37 +759,25 @@ mod postgres_only {
         let Some(db) = TestDb::new(Backend::Postgres) else {
             return;
         };
-        let (writer_url, reader_url) = roles(&db).await;
-        let writer_db: DatabaseUrl = writer_url.parse().unwrap();
-        let writer = Store::create_in(&writer_db, &options(), false)
-            .await
-            .unwrap();
-        let issuer = writer
-            .add_issuer("intermediate", "CN=I", b"issuer", &hashes(7))
-            .await
-            .unwrap();
+        let signer_serial = serial(2);
+        let WriterLab {
+            writer,
+            issuer,
+            reader_url,
+            reader_db,
+            read_only,
+            ..
+        } = writer_lab(&db, &signer_serial).await;
         let leaf_serial = serial(1);
         writer
             .add_certificate(&new_cert(issuer, &leaf_serial, "leaf-1", b"der"), false)
             .await
             .unwrap();
-        let signer_serial = serial(2);
-        let mut signer = new_cert(issuer, &signer_serial, "signer", b"signer");
-        signer.kind = CertKind::OcspSigner;
-        writer.add_signer(&signer, "PRIVATE KEY PEM").await.unwrap();
 
         // Before the grant the reader sees nothing.
-        let reader_db: DatabaseUrl = reader_url.parse().unwrap();
-        let read_only = StoreOptions {
-            access: Access::Read,
-            ..options()
-        };
         let early = Store::open_in(&reader_db, &read_only).await;
         assert!(early.is_err(), "no grant yet");
-        writer
-            .grant_reader(&format!("{}_r", db.postgres().unwrap().0))
-            .await
-            .unwrap();
+        writer.grant_reader(&reader_role(&db)).await.unwrap();
 
         let reader = Store::open_in(&reader_db, &read_only).await.unwrap();
         assert_eq!(
